@@ -1,0 +1,54 @@
+"""Liveness of every dependency: Kafka, Cassandra and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import StateDep
+from schemas.views import DependencyState, HealthPublic
+
+router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_S = 2.0
+
+
+async def _check(probe: Callable[[], Awaitable[str]]) -> DependencyState:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
+        return DependencyState(
+            ok=True, detail=detail, latency_ms=(time.perf_counter() - started) * 1000
+        )
+    except Exception as exc:
+        return DependencyState(ok=False, detail=f"{type(exc).__name__}: {exc or 'no answer in time'}")
+
+
+@router.get("/healthz", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
+async def read_health(state: StateDep) -> JSONResponse:
+    """Report whether Kafka, Cassandra and Redis answer a real request right now."""
+
+    async def kafka() -> str:
+        loop = asyncio.get_running_loop()
+        metadata = await loop.run_in_executor(
+            None, lambda: state.producer.list_topics(timeout=CHECK_TIMEOUT_S)
+        )
+        return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topics"
+
+    async def cassandra() -> str:
+        rows = await state.db.execute("SELECT release_version FROM system.local")
+        return f"release {rows[0].release_version}"
+
+    async def redis() -> str:
+        await state.redis.ping()
+        return "PONG"
+
+    results = await asyncio.gather(_check(kafka), _check(cassandra), _check(redis))
+    deps = dict(zip(("kafka", "cassandra", "redis"), results, strict=True))
+    ok = all(d.ok for d in deps.values())
+    body = HealthPublic(status="ok" if ok else "degraded", dependencies=deps)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

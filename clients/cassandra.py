@@ -1,0 +1,120 @@
+"""Cassandra adapter: connect, prepare, and await ``execute_async`` on asyncio.
+
+The driver's ``execute`` blocks; agents and routes run on an event loop, so every
+query goes through :func:`execute`, which bridges the driver's callback future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from cassandra.cluster import Cluster, ResponseFuture, Session
+from cassandra.policies import DCAwareRoundRobinPolicy
+from cassandra.query import PreparedStatement
+
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def connect(settings: Settings, *, keyspace: str | None = None, timeout_s: float = 10.0) -> Session:
+    cluster = Cluster(
+        [settings.cassandra_host],
+        port=settings.cassandra_port,
+        protocol_version=5,
+        connect_timeout=timeout_s,
+        load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc),
+    )
+    session = cluster.connect(keyspace)
+    session.default_timeout = timeout_s
+    return session
+
+
+def close(session: Session) -> None:
+    session.cluster.shutdown()
+
+
+def execute(
+    session: Session, statement: PreparedStatement | str, params: Sequence[Any] | None = None
+) -> asyncio.Future[list[Any]]:
+    """Run a query without blocking the loop; resolves to the first page of rows."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[list[Any]] = loop.create_future()
+    response: ResponseFuture = session.execute_async(statement, params)
+
+    def _ok(rows: Any) -> None:
+        loop.call_soon_threadsafe(_settle, result, list(rows or []), None)
+
+    def _err(exc: BaseException) -> None:
+        loop.call_soon_threadsafe(_settle, result, None, exc)
+
+    response.add_callbacks(_ok, _err)
+    return result
+
+
+def _settle(
+    fut: asyncio.Future[list[Any]], rows: list[Any] | None, exc: BaseException | None
+) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(rows or [])
+
+
+async def execute_many(
+    session: Session,
+    statement: PreparedStatement,
+    params_list: Sequence[Sequence[Any]],
+    *,
+    concurrency: int = 64,
+) -> None:
+    """Run one prepared statement for many parameter sets, ``concurrency`` in flight."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(params: Sequence[Any]) -> None:
+        async with sem:
+            await execute(session, statement, params)
+
+    await asyncio.gather(*(one(p) for p in params_list))
+
+
+class Db:
+    """A session plus a cache of prepared statements, for asyncio callers."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._prepared: dict[str, PreparedStatement] = {}
+
+    async def prepare(self, cql: str) -> PreparedStatement:
+        statement = self._prepared.get(cql)
+        if statement is None:
+            loop = asyncio.get_running_loop()
+            statement = await loop.run_in_executor(None, self.session.prepare, cql)
+            self._prepared[cql] = statement
+        return statement
+
+    async def execute(self, cql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await execute(self.session, await self.prepare(cql), params)
+
+    async def execute_many(
+        self, cql: str, params_list: Sequence[Sequence[Any]], *, concurrency: int = 64
+    ) -> None:
+        await execute_many(
+            self.session, await self.prepare(cql), params_list, concurrency=concurrency
+        )
+
+    def close(self) -> None:
+        close(self.session)
+
+
+async def open_db(settings: Settings) -> Db:
+    loop = asyncio.get_running_loop()
+    session = await loop.run_in_executor(
+        None, lambda: connect(settings, keyspace=settings.cassandra_keyspace)
+    )
+    return Db(session)

@@ -1,0 +1,99 @@
+"""One frozen settings object, read from PHOTOSTREAM_* environment variables.
+
+This package is the only reader of ``os.environ``; everything else receives a
+``Settings`` (or values from it) as an argument.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PHOTOSTREAM_", frozen=True, env_ignore_empty=True, extra="ignore"
+    )
+
+    # Where local services keep jars, data and logs, plus the media store and dev secret.
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".data")
+    # Names topics (<namespace>.<entity>), the Faust app / consumer group, the Cassandra
+    # keyspace and the Redis key prefix, so a test run and the demo can share one machine.
+    namespace: str = Field(default="photostream", pattern=r"^[a-z][a-z0-9_]{0,40}$")
+
+    # Kafka
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap_mb: int = 768
+    # 1 on the single local broker; 3 in production.
+    topic_replication_factor: int = 1
+
+    # Cassandra
+    cassandra_host: str = "127.0.0.1"
+    cassandra_port: int = 9042
+    cassandra_storage_port: int = 7000
+    cassandra_heap_mb: int = 1024
+    # JMX for nodetool; bound to loopback only.
+    cassandra_jmx_port: int = 7199
+    cassandra_replication_factor: int = 1
+    cassandra_local_dc: str = "datacenter1"
+
+    # Redis
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+
+    # Java 17 (Cassandra 5.0 cannot run on JDK 24+).
+    java_home: Path = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+    # Local services launcher: a first Cassandra boot takes about a minute on 2 cores.
+    services_start_timeout_s: float = 240.0
+    services_stop_timeout_s: float = 60.0
+
+    # Worker / Faust
+    worker_web_port: int = 6066
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # HMAC secret for bearer tokens; a development default is generated in data_dir.
+    secret_key: str | None = None
+    token_ttl_s: int = 7 * 24 * 3600
+
+    # Feeds
+    celebrity_threshold: int = 10_000
+    feed_cap: int = 500
+    inactive_after_days: int = 30
+    ranking_budget_ms: float = 15.0
+
+    # Engagement
+    counter_flush_interval_s: float = 2.0
+
+    # Media
+    media_max_pixels: int = 50_000_000
+    media_max_upload_bytes: int = 50 * 1024 * 1024
+    media_max_video_s: float = 90.0
+    media_job_timeout_s: float = 600.0
+
+    @property
+    def cassandra_keyspace(self) -> str:
+        return self.namespace
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def services_dir(self) -> Path:
+        return self.data_dir / "services"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

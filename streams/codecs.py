@@ -1,0 +1,80 @@
+"""Bytes from a Faust stream -> validated events; failures go to the dead-letter topic.
+
+Agents iterate ``valid_events(stream)`` and receive models, never dicts. A message
+that fails to decode or validate, or whose processing keeps failing, is sent to
+``<namespace>.dlq`` with the reason and its topic/partition/offset, and the stream
+moves on: the worker never stops on bad input and never drops it silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import faust
+
+from schemas.dead_letters import DeadLetter
+from schemas.events import EventBase, InvalidEvent, decode_event
+from streams.topics import dlq_topic
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=EventBase)
+
+# Transient failures (a Cassandra timeout, a Redis reconnect) are retried this often
+# before the event is dead-lettered as a processing failure.
+PROCESS_ATTEMPTS = 5
+RETRY_BACKOFF_S = 0.2
+
+
+async def dead_letter(message: Any, reason: str, stage: str) -> None:
+    letter = DeadLetter.build(
+        reason=reason,
+        stage=stage,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+    )
+    logger.warning(
+        "dead-lettered %s[%s]@%s (%s): %s",
+        message.topic,
+        message.partition,
+        message.offset,
+        stage,
+        reason,
+    )
+    await dlq_topic.send(key=message.key, value=letter.to_json())
+
+
+async def valid_events(stream: faust.StreamT) -> AsyncIterator[EventBase]:
+    """Yield each message of ``stream`` as a validated event; dead-letter the rest."""
+    async for event in stream.events():
+        try:
+            yield decode_event(event.value)
+        except InvalidEvent as exc:
+            await dead_letter(event.message, exc.reason, "validate")
+
+
+async def process_or_dead_letter(
+    event: EventBase, handler: Callable[[EventBase], Awaitable[None]]
+) -> bool:
+    """Run ``handler`` with retries; dead-letter the current message if it keeps failing."""
+    for attempt in range(1, PROCESS_ATTEMPTS + 1):
+        try:
+            await handler(event)
+            return True
+        except Exception as exc:
+            if attempt == PROCESS_ATTEMPTS:
+                reason = f"{type(exc).__name__}: {exc}"
+                logger.exception("giving up on %s %s", event.type, event.event_id)
+                current = faust.current_event()
+                if current is not None:
+                    await dead_letter(current.message, reason, "process")
+                return False
+            logger.warning("retrying %s %s after %r", event.type, event.event_id, exc)
+            await asyncio.sleep(RETRY_BACKOFF_S * attempt)
+    return False

@@ -1,0 +1,85 @@
+"""Project profiles to Cassandra (durable) and Redis (serving cache).
+
+Both writes are idempotent and order-safe: Cassandra takes ``occurred_at`` as the
+write timestamp (last write wins by event time), and Redis replaces the cached
+profile only when the incoming one is at least as new.
+"""
+
+from __future__ import annotations
+
+from schemas.events import ProfileUpdated
+from tables.sinks.connections import Connections
+
+_UPSERT = (
+    "INSERT INTO users (user_id, username, display_name, is_private, updated_at, event_id) "
+    "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+)
+
+# KEYS[1]=profile hash; ARGV = updated_at_ms, then field/value pairs.
+_SET_IF_NEWER = """
+local current = redis.call('HGET', KEYS[1], 'updated_at')
+if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[1], unpack(ARGV, 2))
+return 1
+"""
+
+
+async def write_profile(conn: Connections, event: ProfileUpdated) -> None:
+    micros = int(event.occurred_at.timestamp() * 1_000_000)
+    await conn.execute(
+        _UPSERT,
+        (
+            event.user_id,
+            event.username,
+            event.display_name,
+            event.is_private,
+            event.occurred_at,
+            event.event_id,
+            micros,
+        ),
+    )
+    await conn.redis().eval(
+        _SET_IF_NEWER,
+        1,
+        conn.keys.user(event.user_id),
+        str(event.occurred_ms),
+        "username",
+        event.username,
+        "display_name",
+        event.display_name,
+        "is_private",
+        "1" if event.is_private else "0",
+    )
+
+
+async def rebuild_profiles(conn: Connections) -> int:
+    """Refill every cached profile from Cassandra; returns how many were written."""
+    db = await conn.db()
+    redis = conn.redis()
+    written = 0
+    # A paged full scan: the driver fetches the next page as the loop advances.
+    for row in await _scan(
+        db.session, "SELECT user_id, username, display_name, is_private, updated_at FROM users"
+    ):
+        updated_ms = int(row.updated_at.timestamp() * 1000) if row.updated_at else 0
+        await redis.eval(
+            _SET_IF_NEWER,
+            1,
+            conn.keys.user(row.user_id),
+            str(updated_ms),
+            "username",
+            row.username or "",
+            "display_name",
+            row.display_name or "",
+            "is_private",
+            "1" if row.is_private else "0",
+        )
+        written += 1
+    return written
+
+
+async def _scan(session: object, cql: str) -> list[object]:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, lambda: list(session.execute(cql, timeout=60)))  # type: ignore[attr-defined]

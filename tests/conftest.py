@@ -1,0 +1,139 @@
+"""Test session setup.
+
+Every session gets its own namespace (topics ``<ns>.*``, Cassandra keyspace ``<ns>``,
+Redis keys ``<ns>:*``, Faust group ``<ns>``), so tests never see the demo's data or
+another run's, and everything is dropped at the end. Integration and end-to-end tests
+need the real services (``photostream services up``); when they are down those tests
+fail with the reason instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before any project module reads settings.
+NAMESPACE = f"t{uuid.uuid4().hex[:10]}"
+os.environ["PHOTOSTREAM_NAMESPACE"] = NAMESPACE
+# Small intervals so tests observe flushes quickly; production defaults stay untouched.
+os.environ.setdefault("PHOTOSTREAM_COUNTER_FLUSH_INTERVAL_S", "0.5")
+
+from settings import Settings, get_settings  # noqa: E402
+from tests.support import Api, Worker  # noqa: E402
+
+pytest_plugins = ["tests.factories"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts[0] == "integration":
+            item.add_marker(pytest.mark.integration)
+        elif parts[0] == "e2e":
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def test_env(settings: Settings) -> dict[str, str]:
+    """Environment for child processes (worker, API, CLI) of this session."""
+    return {k: v for k, v in os.environ.items() if k.startswith("PHOTOSTREAM_")}
+
+
+def _check_services(settings: Settings) -> list[str]:
+    from services.manager import status
+
+    return [f"{s.name}: {s.detail or s.state}" for s in status(settings) if not s.answering]
+
+
+@pytest.fixture(scope="session")
+def services(settings: Settings) -> Settings:
+    down = _check_services(settings)
+    if down:
+        pytest.fail(
+            "the real services are not answering (run `make test` or `photostream services up`): "
+            + "; ".join(down),
+            pytrace=False,
+        )
+    return settings
+
+
+@pytest.fixture(scope="session")
+def namespace(services: Settings) -> Iterator[str]:
+    """Keyspace migrated and topics created for this session; all dropped afterwards."""
+    from clients import cassandra as cassandra_client
+    from clients.kafka import delete_namespace_topics, ensure_topics
+    from clients.migrations import migrate
+
+    session = cassandra_client.connect(services)
+    migrate(session, services.cassandra_keyspace, replication_factor=1)
+    ensure_topics(services)
+    yield services.namespace
+    delete_namespace_topics(services)
+    session.execute(f"DROP KEYSPACE IF EXISTS {services.cassandra_keyspace}", timeout=60)
+    cassandra_client.close(session)
+
+    async def drop_redis() -> None:
+        from clients.redis import connect
+        from schemas.redis_keys import RedisKeys
+
+        redis = connect(services)
+        async for key in redis.scan_iter(
+            match=RedisKeys(services.namespace).all_pattern(), count=1000
+        ):
+            await redis.delete(key)
+        await redis.aclose()
+
+    asyncio.run(drop_redis())
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def worker(namespace: str, test_env: dict[str, str], logs_dir: Path) -> Iterator[Worker]:
+    """One worker running every agent for the session's namespace."""
+    proc = Worker(env=test_env, log_file=logs_dir / "worker.log").start_and_wait()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def api(namespace: str, test_env: dict[str, str], logs_dir: Path) -> Iterator[Api]:
+    proc = Api(env=test_env, log_file=logs_dir / "api.log").start_and_wait()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def producer(namespace: str, services: Settings) -> Iterator[object]:
+    from clients.kafka import EventProducer
+
+    p = EventProducer(services)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="session")
+def token_for(services: Settings):  # type: ignore[no-untyped-def]
+    from api.auth import issue_token, load_secret
+
+    secret = load_secret(services)
+
+    def make(user_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(user_id, secret=secret, ttl_s=3600)}"}
+
+    return make

@@ -1,0 +1,110 @@
+"""Routes with the state replaced by in-memory fakes (no services needed)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.auth import issue_token
+from api.deps import AppState, get_state
+from api.main import create_app
+from schemas.redis_keys import RedisKeys
+from settings import Settings
+
+SECRET = "unit-test-secret-unit-test-secret"
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.hashes: dict[str, dict[str, str]] = {}
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        return dict(self.hashes.get(key, {}))
+
+    async def eval(self, script: str, numkeys: int, key: str, *args: str) -> None:
+        if key not in self.hashes:
+            self.hashes[key] = dict(zip(args[::2], args[1::2], strict=True))
+
+
+class FakeDb:
+    def __init__(self, rows: dict[str, Any]) -> None:
+        self.rows = rows
+        self.queries = 0
+
+    async def execute(self, cql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        self.queries += 1
+        row = self.rows.get(params[0])
+        return [row] if row else []
+
+
+@pytest.fixture
+def fakes() -> tuple[FakeRedis, FakeDb]:
+    row = SimpleNamespace(username="ada", display_name="Ada", is_private=True, updated_at=None)
+    return FakeRedis(), FakeDb({"u1": row})
+
+
+@pytest.fixture
+def client(fakes: tuple[FakeRedis, FakeDb]) -> TestClient:
+    redis, db = fakes
+    settings = Settings(secret_key=SECRET)
+    app = create_app(settings)
+    state = AppState(
+        settings=settings, secret=SECRET, keys=RedisKeys("ns"), redis=redis, db=db, producer=None
+    )  # type: ignore[arg-type]
+    app.dependency_overrides[get_state] = lambda: state
+    return TestClient(app)  # no `with`: the lifespan (real connections) does not run
+
+
+def auth(user: str = "viewer") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(user, secret=SECRET, ttl_s=60)}"}
+
+
+def test_read_user_from_cassandra_then_from_cache(
+    client: TestClient, fakes: tuple[FakeRedis, FakeDb]
+) -> None:
+    redis, db = fakes
+    first = client.get("/v1/users/u1", headers=auth())
+    assert first.status_code == 200
+    assert first.json() == {
+        "user_id": "u1",
+        "username": "ada",
+        "display_name": "Ada",
+        "is_private": True,
+    }
+    assert "ns:user:u1" in redis.hashes
+    second = client.get("/v1/users/u1", headers=auth())
+    assert second.json() == first.json()
+    assert db.queries == 1  # the second read was served by Redis
+
+
+def test_unknown_user_is_404_json(client: TestClient) -> None:
+    response = client.get("/v1/users/nobody", headers=auth())
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "message": "user 'nobody' not found"}
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}]
+)
+def test_missing_or_bad_token_is_401_json(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.get("/v1/users/u1", headers=headers)
+    assert response.status_code == 401
+    body = response.json()
+    assert body["code"] == "unauthorized"
+    assert body["message"]
+
+
+def test_unknown_route_is_404_json(client: TestClient) -> None:
+    response = client.get("/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_openapi_docs_are_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/users/{user_id}" in paths
+    assert "/healthz" in paths

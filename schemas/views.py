@@ -33,3 +33,10 @@ class AcceptedPublic(BaseModel):
 
     event_id: str
     status: str = "accepted"
+
+
+class PostStatsPublic(BaseModel):
+    likes: int = 0
+    comments: int = 0
+    saves: int = 0
+    shares: int = 0

@@ -25,7 +25,9 @@ async def _check(probe: Callable[[], Awaitable[str]]) -> DependencyState:
             ok=True, detail=detail, latency_ms=(time.perf_counter() - started) * 1000
         )
     except Exception as exc:
-        return DependencyState(ok=False, detail=f"{type(exc).__name__}: {exc or 'no answer in time'}")
+        return DependencyState(
+            ok=False, detail=f"{type(exc).__name__}: {exc or 'no answer in time'}"
+        )
 
 
 @router.get("/healthz", response_model=HealthPublic, responses={503: {"model": HealthPublic}})

@@ -38,6 +38,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif parts[0] == "e2e":
             item.add_marker(pytest.mark.e2e)
+    # Tests that stop a service run last, so no other test sees the outage.
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,9 @@ def cli(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Per-request lines from HTTP and driver internals drown the ones that say what happened.
+    for noisy in ("httpx", "httpcore", "cassandra.policies"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main() -> None:

@@ -1,0 +1,32 @@
+"""Why a piece of media was refused or could not be finished.
+
+``code`` is a stable short string that clients, metrics and the dead-letter topic can key on;
+``message`` is for humans and may change.
+"""
+
+from __future__ import annotations
+
+
+class MediaError(Exception):
+    """Base class: processing stopped with a stable ``code`` and a readable ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class MediaRejected(MediaError):
+    """The input itself is unacceptable; retrying the same bytes gives the same answer.
+
+    Codes: ``empty``, ``too_large``, ``not_an_image``, ``type_mismatch``,
+    ``unsupported_format``, ``too_many_pixels``, ``truncated``, ``corrupt``,
+    ``too_long`` and ``undecodable`` (video).
+    """
+
+
+class MediaTimeout(MediaError):
+    """A job ran past its time budget (code ``timeout``); may succeed on a quieter machine."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("timeout", message)

@@ -13,6 +13,7 @@ from api.auth import InvalidToken, verify_token
 from api.errors import ApiError
 from clients.cassandra import Db
 from clients.kafka import EventProducer
+from clients.objectstore import ObjectStore
 from schemas.redis_keys import RedisKeys
 from settings import Settings
 
@@ -25,6 +26,7 @@ class AppState:
     redis: aioredis.Redis
     db: Db
     producer: EventProducer
+    store: ObjectStore | None = None
 
 
 def get_state(request: Request) -> AppState:
@@ -50,10 +52,17 @@ def get_settings_dep(state: StateDep) -> Settings:
     return state.settings
 
 
+def get_store(state: StateDep) -> ObjectStore:
+    if state.store is None:
+        raise ApiError(503, "unavailable", "the object store is not configured")
+    return state.store
+
+
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 DbDep = Annotated[Db, Depends(get_db)]
 ProducerDep = Annotated[EventProducer, Depends(get_producer)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 _bearer = HTTPBearer(auto_error=False, description="`photostream token USER_ID` prints one")
 

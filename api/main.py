@@ -15,10 +15,11 @@ from fastapi import APIRouter, FastAPI
 from api import errors
 from api.auth import load_secret
 from api.deps import AppState
-from api.routes import health, users
+from api.routes import files, health, media, trending, users
 from clients import cassandra as cassandra_client
 from clients import redis as redis_client
 from clients.kafka import EventProducer
+from clients.objectstore import LocalObjectStore
 from schemas.redis_keys import RedisKeys
 from settings import Settings, get_settings
 
@@ -30,6 +31,8 @@ API_PREFIX = "/v1"
 def build_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(users.router)
+    router.include_router(media.router)
+    router.include_router(trending.router)
     return router
 
 
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis=redis_client.connect(settings),
             db=db,
             producer=EventProducer(settings, **{"client.id": f"{settings.namespace}-api"}),
+            store=LocalObjectStore(settings.media_dir),
         )
         app.state.photostream = state
         logger.info("API ready (namespace %s)", settings.namespace)
@@ -64,5 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(files.router)
     app.include_router(build_router())
     return app

@@ -40,3 +40,144 @@ class PostStatsPublic(BaseModel):
     comments: int = 0
     saves: int = 0
     shares: int = 0
+
+
+class VariantPublic(BaseModel):
+    name: str
+    url: str
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+
+
+class MediaPublic(BaseModel):
+    media_id: str
+    kind: str = Field(description="photo | video")
+    state: str = Field(description="pending | partial | ready | failed")
+    variants: list[VariantPublic] = Field(default_factory=list)
+    placeholder: str | None = Field(
+        default=None, description="BlurHash of the image, for instant loading"
+    )
+    reason: str | None = Field(default=None, description="why processing failed")
+    width: int | None = None
+    height: int | None = None
+
+
+class UploadAcceptedPublic(BaseModel):
+    media_id: str
+    state: str = "pending"
+    event_id: str
+
+
+# --- stories ------------------------------------------------------------------------
+
+
+class StoryPublic(BaseModel):
+    story_id: str
+    author_id: str
+    created_at: int = Field(description="ms since the epoch (the story's occurred_at)")
+    expires_at: int = Field(description="ms since the epoch; never served after this")
+    close_friends_only: bool
+    seen: bool = Field(description="the viewer has watched this story")
+    media: MediaPublic
+
+
+class StoriesPublic(BaseModel):
+    author_id: str
+    data: list[StoryPublic] = Field(description="live stories, oldest first (play order)")
+
+
+class TrayEntryPublic(BaseModel):
+    author_id: str
+    latest_story_at: int = Field(description="ms; the newest story the viewer may see")
+    has_unseen: bool
+    close_friend: bool = Field(description="the author counts the viewer as a close friend")
+
+
+class TrayPage(BaseModel):
+    data: list[TrayEntryPublic] = Field(
+        description="close friends first, then unseen before seen, then newest first"
+    )
+    next_cursor: str | None = None
+
+
+class StoryViewerPublic(BaseModel):
+    user_id: str
+    viewed_at: int = Field(description="ms of the first view")
+
+
+class StoryViewersPage(BaseModel):
+    story_id: str
+    count: int = Field(description="distinct viewers")
+    data: list[StoryViewerPublic] = Field(description="most recent viewers first")
+    next_cursor: str | None = None
+
+
+# --- trending hashtags --------------------------------------------------------------
+
+
+class TrendingHashtagPublic(BaseModel):
+    tag: str
+    count: int = Field(description="distinct users who posted with the tag in the window")
+
+
+class TrendingHashtagsPublic(BaseModel):
+    window: str
+    data: list[TrendingHashtagPublic]
+
+
+class HashtagPostPublic(BaseModel):
+    post_id: str
+    author_id: str
+    created_at: int = Field(description="ms since the epoch")
+    caption: str | None = None
+    state: str | None = None
+
+
+class HashtagPostsPage(BaseModel):
+    tag: str
+    data: list[HashtagPostPublic] = Field(description="newest first")
+    next_cursor: str | None = None
+
+
+# --- graph, posts and the home feed -------------------------------------------------
+
+
+class UserProfilePublic(UserPublic):
+    followers: int = Field(default=0, description="exact follower count")
+    following: int = Field(default=0, description="exact count of accounts followed")
+    posts: int = Field(default=0, description="posts that are not deleted")
+
+
+class UsersPage(BaseModel):
+    data: list[UserPublic]
+    next_cursor: str | None = None
+
+
+class PostAcceptedPublic(AcceptedPublic):
+    post_id: str
+
+
+class PostPublic(BaseModel):
+    post_id: str
+    author: UserPublic
+    caption: str
+    media: list[MediaPublic]
+    state: str = Field(description="processing | ready | failed (only authors see non-ready)")
+    reason: str | None = Field(default=None, description="why the post failed, for its author")
+    created_at: int = Field(description="ms since the epoch")
+    stats: PostStatsPublic
+    viewer_has_liked: bool
+    source: str | None = Field(
+        default=None, description="in a feed: push | pull | recommended | own"
+    )
+
+
+class FeedPage(BaseModel):
+    data: list[PostPublic]
+    next_cursor: str | None = None
+
+
+class PostsPage(BaseModel):
+    data: list[PostPublic]
+    next_cursor: str | None = None

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 from schemas.events import ProfileUpdated
 from tables.sinks.connections import Connections
+from tables.sinks.scripts import HSET_IF_NEWER
 
 _UPSERT = (
     "INSERT INTO users (user_id, username, display_name, is_private, updated_at, event_id) "
     "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
-
-# KEYS[1]=profile hash; ARGV = updated_at_ms, then field/value pairs.
-_SET_IF_NEWER = """
-local current = redis.call('HGET', KEYS[1], 'updated_at')
-if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[1], unpack(ARGV, 2))
-return 1
-"""
 
 
 async def write_profile(conn: Connections, event: ProfileUpdated) -> None:
@@ -39,7 +32,7 @@ async def write_profile(conn: Connections, event: ProfileUpdated) -> None:
         ),
     )
     await conn.redis().eval(
-        _SET_IF_NEWER,
+        HSET_IF_NEWER,
         1,
         conn.keys.user(event.user_id),
         str(event.occurred_ms),
@@ -63,7 +56,7 @@ async def rebuild_profiles(conn: Connections) -> int:
     ):
         updated_ms = int(row.updated_at.timestamp() * 1000) if row.updated_at else 0
         await redis.eval(
-            _SET_IF_NEWER,
+            HSET_IF_NEWER,
             1,
             conn.keys.user(row.user_id),
             str(updated_ms),

@@ -1,0 +1,97 @@
+"""Uploads and their processing state."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from fastapi import APIRouter, UploadFile, status
+
+from api.deps import CurrentUser, DbDep, StateDep, StoreDep
+from api.errors import ApiError, not_found
+from api.readers.media import read_media
+from api.writes import publish
+from schemas.views import ErrorPublic, MediaPublic, UploadAcceptedPublic
+
+router = APIRouter(prefix="/media", tags=["media"])
+
+# Declared types we accept; the worker verifies the bytes (magic, structure, pixels).
+ACCEPTED_TYPES = {
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "image/avif",
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+}
+_CHUNK = 1 << 20
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=UploadAcceptedPublic,
+    responses={
+        413: {"model": ErrorPublic},
+        415: {"model": ErrorPublic},
+        422: {"model": ErrorPublic},
+    },
+)
+async def create_media(
+    file: UploadFile, state: StateDep, store: StoreDep, owner: CurrentUser
+) -> UploadAcceptedPublic:
+    """Upload a photo or video; it is stored durably and processed in the background."""
+    content_type = (file.content_type or "").split(";")[0].strip().lower()
+    if content_type not in ACCEPTED_TYPES:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content type {content_type or 'missing'!r} is not accepted; one of {', '.join(sorted(ACCEPTED_TYPES))}",
+        )
+    limit = state.settings.media_max_upload_bytes
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await file.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(
+                413, "payload_too_large", f"upload exceeds the {limit // (1024 * 1024)} MiB limit"
+            )
+        chunks.append(chunk)
+    if size == 0:
+        raise ApiError(422, "invalid_request", "the upload is empty")
+    data = b"".join(chunks)
+    # Hashing and fsync are blocking; keep them off the event loop.
+    stored = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: store.put_original(data, content_type=content_type)
+    )
+    media_id = uuid.uuid4().hex
+    accepted = await publish(
+        state,
+        event_type="media_uploaded",
+        user_id=owner,
+        media_id=media_id,
+        object_key=stored.key,
+        content_type=content_type,
+        size_bytes=size,
+    )
+    return UploadAcceptedPublic(media_id=media_id, event_id=accepted.event_id)
+
+
+@router.get("/{media_id}", response_model=MediaPublic, responses={404: {"model": ErrorPublic}})
+async def read_media_state(
+    media_id: str, state: StateDep, db: DbDep, viewer: CurrentUser
+) -> MediaPublic:
+    """Processing state, variants (URLs) and placeholder of an upload."""
+    found = await read_media(state.redis, db, state.keys, media_id)
+    if found is None:
+        raise not_found(f"media {media_id!r}")
+    owner_id, media = found
+    # Only the owner learns why processing failed.
+    if media.state == "failed" and owner_id != viewer:
+        media = media.model_copy(update={"reason": None})
+    return media

@@ -64,11 +64,91 @@ class RedisKeys:
         """Set: user ids that like the post now (the exact state, projected)."""
         return self._k("likers", post_id)
 
+    def like_pending(self, user_id: str, post_id: str) -> str:
+        """String: "1" liked / "0" unliked by user_id through the API moments ago (short TTL);
+        read-your-own-writes until the stream catches up."""
+        return self._k("likepend", user_id, post_id)
+
+    def saved(self, user_id: str) -> str:
+        """Sorted set: post ids user_id saved, scored by saved_at ms."""
+        return self._k("saved", user_id)
+
     # --- media ----------------------------------------------------------------------
     def media(self, media_id: str) -> str:
         """Hash: state (pending|processing|partial|ready|failed), kind, variants JSON,
         placeholder, reason, owner_id."""
         return self._k("media", media_id)
+
+    # --- stories --------------------------------------------------------------------
+    def story(self, story_id: str) -> str:
+        """Hash: author_id, created_ms, media_id, close_friends_only (0|1); expires with it."""
+        return self._k("story", story_id)
+
+    def author_stories(self, user_id: str) -> str:
+        """Sorted set: an author's live story ids scored by created_at ms."""
+        return self._k("astories", user_id)
+
+    def story_tray(self, user_id: str) -> str:
+        """Sorted set: authors with a story user_id may see, scored by its newest one (ms)."""
+        return self._k("tray", user_id)
+
+    def close_friend_of(self, user_id: str) -> str:
+        """Set: authors who count user_id among their close friends (the inverse of close)."""
+        return self._k("closeof", user_id)
+
+    def stories_seen(self, user_id: str) -> str:
+        """Hash: author_id -> created_at ms of the newest of their stories user_id watched."""
+        return self._k("sseen", user_id)
+
+    def story_viewers(self, story_id: str) -> str:
+        """Sorted set: viewer ids scored by first view ms (projected from the worker's table)."""
+        return self._k("sviewers", story_id)
+
+    def story_views(self, story_id: str) -> str:
+        """String: the exact number of distinct viewers (an absolute value)."""
+        return self._k("sviews", story_id)
+
+    # --- trending hashtags ----------------------------------------------------------
+    def hashtag_users(self, tag: str) -> str:
+        """Sorted set: user ids scored by their newest live post with the tag (ms, 7 d)."""
+        return self._k("tagusers", tag)
+
+    def hashtags_active(self) -> str:
+        """Sorted set: tags scored by their newest use (ms); the trending candidates."""
+        return self._k("tags", "active")
+
+    def trending(self, window: str) -> str:
+        """Sorted set: tags scored by distinct users in the window (1h|24h|7d)."""
+        return self._k("trending", window)
+
+    # --- graph and feeds (fan-out internals) ---------------------------------------
+    def followers(self, user_id: str) -> str:
+        """Set: ids that follow user_id (the fan-out list; Cassandra ``followers`` is durable)."""
+        return self._k("followers", user_id)
+
+    def author_pending(self, user_id: str) -> str:
+        """Sorted set: an author's processing or failed posts by created_at ms (author only)."""
+        return self._k("apending", user_id)
+
+    def celebrities(self) -> str:
+        """Set: user ids with at least ``celebrity_threshold`` followers (pulled, not pushed)."""
+        return self._k("celebrities")
+
+    def active_users(self) -> str:
+        """Sorted set: user id scored by their last feed read (ms); fan-out skips the rest."""
+        return self._k("active")
+
+    def recent_posts(self) -> str:
+        """Sorted set: the newest ready posts of everyone by created_at ms (recommendations)."""
+        return self._k("recent")
+
+    def feed_session(self, user_id: str, session_id: str) -> str:
+        """List: one scroll's ranked "source:post_id" entries, fixed by its first page (TTL)."""
+        return self._k("fsession", user_id, session_id)
+
+    def feed_dirty(self) -> str:
+        """Set: user ids whose feed changed since its last durable copy in Cassandra."""
+        return self._k("feeddirty")
 
     # --- idempotency of API writes --------------------------------------------------
     def idempotency(self, user_id: str, key: str) -> str:

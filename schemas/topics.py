@@ -92,8 +92,42 @@ TOPIC_FOR_TYPE: dict[str, TopicSpec] = {t: spec for spec in EVENT_TOPICS for t i
 # Every event type has exactly one home.
 assert set(TOPIC_FOR_TYPE) == set(EVENT_TYPES), set(EVENT_TYPES) ^ set(TOPIC_FOR_TYPE)
 
+# Posts re-keyed by hashtag: one copy of post_created/post_deleted per tag of the post,
+# with the tag added as a field, so each tag's distinct-user state lives in one partition.
+HASHTAGS = TopicSpec(
+    "hashtags",
+    "tag",
+    ("post_created", "post_deleted"),
+    description="posts re-keyed by hashtag (one message per tag), for trending",
+    internal=True,
+)
+
 # Derived topics: agents re-key through these (explicit, never auto-named repartitions).
-DERIVED_TOPICS: tuple[TopicSpec, ...] = ()
+# media_ready/media_failed re-keyed by their owner, co-partitioned with posts (by author),
+# so a post and the media it waits for meet in one partition of the posts agent.
+MEDIA_BY_OWNER = TopicSpec(
+    "media-by-owner",
+    "user_id",
+    ("media_ready", "media_failed"),
+    description="media results re-keyed by owner, for posts waiting on their media",
+    internal=True,
+)
+
+# post_created/post_deleted re-keyed by post, co-partitioned with engagement, so the
+# counters know which posts are live and never count likes on unknown or deleted ones.
+POSTS_BY_ID = TopicSpec(
+    "posts-by-id",
+    "post_id",
+    ("post_created", "post_deleted"),
+    description="post lifecycle re-keyed by post, for the engagement counters",
+    internal=True,
+)
+
+DERIVED_TOPICS: tuple[TopicSpec, ...] = (
+    HASHTAGS,
+    MEDIA_BY_OWNER,
+    POSTS_BY_ID,
+)
 
 
 def all_topics() -> tuple[TopicSpec, ...]:

@@ -82,6 +82,19 @@ class StoryPublic(BaseModel):
     media: MediaPublic
 
 
+class StoryCreate(BaseModel):
+    media_id: str = Field(min_length=1, max_length=128, description="an uploaded media id")
+    close_friends_only: bool = False
+
+
+class StoryAcceptedPublic(BaseModel):
+    """A story accepted onto the event log; trays update shortly after."""
+
+    story_id: str
+    event_id: str
+    status: str = "accepted"
+
+
 class StoriesPublic(BaseModel):
     author_id: str
     data: list[StoryPublic] = Field(description="live stories, oldest first (play order)")
@@ -126,17 +139,9 @@ class TrendingHashtagsPublic(BaseModel):
     data: list[TrendingHashtagPublic]
 
 
-class HashtagPostPublic(BaseModel):
-    post_id: str
-    author_id: str
-    created_at: int = Field(description="ms since the epoch")
-    caption: str | None = None
-    state: str | None = None
-
-
 class HashtagPostsPage(BaseModel):
     tag: str
-    data: list[HashtagPostPublic] = Field(description="newest first")
+    data: list[PostPublic] = Field(description="newest first")
     next_cursor: str | None = None
 
 
@@ -180,4 +185,39 @@ class FeedPage(BaseModel):
 
 class PostsPage(BaseModel):
     data: list[PostPublic]
+    next_cursor: str | None = None
+
+
+class CommentCreate(BaseModel):
+    text: str = Field(min_length=1, max_length=2200)
+
+
+class CommentPublic(BaseModel):
+    comment_id: str
+    post_id: str
+    user_id: str
+    text: str
+    created_at: int = Field(description="ms since the epoch")
+
+
+class CommentsPage(BaseModel):
+    data: list[CommentPublic] = Field(description="oldest first")
+    next_cursor: str | None = None
+
+
+class CommentAcceptedPublic(BaseModel):
+    """A comment accepted onto the event log; it is listed shortly after."""
+
+    comment_id: str
+    event_id: str
+    status: str = "accepted"
+
+
+class SavedPostPublic(BaseModel):
+    post_id: str
+    saved_at: int = Field(description="ms since the epoch")
+
+
+class SavedPage(BaseModel):
+    data: list[SavedPostPublic] = Field(description="newest first")
     next_cursor: str | None = None

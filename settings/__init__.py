@@ -67,15 +67,45 @@ class Settings(BaseSettings):
     feed_cap: int = 500
     inactive_after_days: int = 30
     ranking_budget_ms: float = 15.0
+    # Only the newest candidates are ranked by engagement (bounded work per read).
+    feed_rank_window: int = 100
+    # Newest posts merged at read time from each celebrity followee (fan-out on read).
+    feed_pull_tail: int = 100
+    # A first page fixes the ranked order of one scroll for this long (no dups, no gaps).
+    feed_session_ttl_s: int = 1800
+    # How often changed feeds are copied to Cassandra (one absolute write per feed).
+    feed_snapshot_interval_s: float = 5.0
+    # Newest posts kept per author in Redis (profile grid, pull tails, rebuilds).
+    author_posts_cap: int = 1000
 
     # Engagement
     counter_flush_interval_s: float = 2.0
+    # Events the counter takes per batch (or fewer after this long): the table is written
+    # once per changed mark per batch and the batch is acked only after that write.
+    engagement_batch_max: int = 10_000
+    engagement_batch_within_s: float = 0.1
+    # How long an API like/unlike answers for itself while the stream catches up.
+    like_pending_ttl_s: int = 30
+
+    # Stories: how often the sweeper looks for stories past 24 h (it emits story_expired).
+    story_sweep_interval_s: float = 10.0
+
+    # Trending: how often per-window counts are recomputed into the trending lists.
+    trending_flush_interval_s: float = 2.0
 
     # Media
     media_max_pixels: int = 50_000_000
     media_max_upload_bytes: int = 50 * 1024 * 1024
     media_max_video_s: float = 90.0
     media_job_timeout_s: float = 600.0
+    # Photo jobs run in their own processes: 0 = one per core. A job past the timeout, or
+    # past the address-space cap (MB), kills only its process.
+    media_photo_workers: int = 0
+    media_photo_timeout_s: float = 60.0
+    media_job_memory_mb: int = 1024
+    # Reels run in a separate pool at a lower CPU priority, so photos are never starved.
+    media_video_workers: int = 1
+    media_video_nice: int = 10
 
     @property
     def cassandra_keyspace(self) -> str:

@@ -22,6 +22,10 @@ NAMESPACE = f"t{uuid.uuid4().hex[:10]}"
 os.environ["PHOTOSTREAM_NAMESPACE"] = NAMESPACE
 # Small intervals so tests observe flushes quickly; production defaults stay untouched.
 os.environ.setdefault("PHOTOSTREAM_COUNTER_FLUSH_INTERVAL_S", "0.5")
+# A handful of follows makes a celebrity, so tests exercise fan-out on read cheaply.
+os.environ.setdefault("PHOTOSTREAM_CELEBRITY_THRESHOLD", "6")
+os.environ.setdefault("PHOTOSTREAM_STORY_SWEEP_INTERVAL_S", "1")
+os.environ.setdefault("PHOTOSTREAM_TRENDING_FLUSH_INTERVAL_S", "0.5")
 
 from settings import Settings, get_settings  # noqa: E402
 from tests.support import Api, Worker  # noqa: E402

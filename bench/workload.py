@@ -73,6 +73,10 @@ class Workload:
     seed: int = 7
     follows_per_user: int = 20
     zipf_s: float = 1.1
+    # The top ``celebrities`` users get at least ``celebrity_followers`` followers, so a
+    # run can put a few authors above the celebrity threshold (pulled at read time).
+    celebrities: int = 0
+    celebrity_followers: int = 0
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     start: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -139,6 +143,24 @@ class Workload:
                         "type": "follow",
                         "user_id": user,
                         "target_id": target,
+                        "occurred_at": self._now(),
+                    }
+        yield from self._celebrity_follows()
+
+    def _celebrity_follows(self) -> Iterator[dict[str, Any]]:
+        for celebrity in self.user_ids[: self.celebrities]:
+            fans = [u for u in self.user_ids if u != celebrity]
+            have = sum(celebrity in self.following[u] for u in fans)
+            for fan in self.rng.sample(fans, k=min(len(fans), self.celebrity_followers)):
+                if have >= self.celebrity_followers:
+                    break
+                if celebrity not in self.following[fan]:
+                    self.following[fan].add(celebrity)
+                    have += 1
+                    yield {
+                        "type": "follow",
+                        "user_id": fan,
+                        "target_id": celebrity,
                         "occurred_at": self._now(),
                     }
 

@@ -34,6 +34,16 @@ from bench.workload import DEFAULT_MIX, Workload, parse_mix
     show_default=True,
     help="Relative weights of event kinds.",
 )
+@click.option(
+    "--celebrities", type=int, default=0, show_default=True, help="Top users made celebrities."
+)
+@click.option(
+    "--celebrity-followers",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Followers each celebrity gets at least (set above PHOTOSTREAM_CELEBRITY_THRESHOLD).",
+)
 @click.option("--rate", type=float, default=0.0, help="Events per second (0: as fast as possible).")
 @click.option("--no-bootstrap", is_flag=True, help="Skip profiles and the follow graph.")
 @click.option(
@@ -48,6 +58,8 @@ def simulate(
     follows_per_user: int,
     seed: int,
     mix: str,
+    celebrities: int,
+    celebrity_followers: int,
     rate: float,
     no_bootstrap: bool,
     to_stdout: bool,
@@ -57,7 +69,14 @@ def simulate(
         weights = parse_mix(mix)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--mix") from exc
-    workload = Workload(users=users, seed=seed, follows_per_user=follows_per_user, mix=weights)
+    workload = Workload(
+        users=users,
+        seed=seed,
+        follows_per_user=follows_per_user,
+        mix=weights,
+        celebrities=celebrities,
+        celebrity_followers=celebrity_followers,
+    )
     stream = [] if no_bootstrap else list(workload.bootstrap())
     if to_stdout:
         for data in [*stream, *workload.events(count)]:

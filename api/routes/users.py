@@ -6,20 +6,26 @@ from fastapi import APIRouter
 
 from api.deps import CurrentUser, DbDep, StateDep
 from api.errors import not_found
+from api.readers.graph import read_counts
 from api.readers.users import get_user
-from schemas.views import ErrorPublic, UserPublic
+from schemas.views import ErrorPublic, UserProfilePublic
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.get(
     "/{user_id}",
-    response_model=UserPublic,
+    response_model=UserProfilePublic,
     responses={404: {"model": ErrorPublic}, 401: {"model": ErrorPublic}},
 )
-async def read_user(user_id: str, state: StateDep, db: DbDep, viewer: CurrentUser) -> UserPublic:
-    """Read a user's public profile."""
+async def read_user(
+    user_id: str, state: StateDep, db: DbDep, viewer: CurrentUser
+) -> UserProfilePublic:
+    """Read a user's public profile with follower, following and post counts."""
     user = await get_user(state.redis, db, state.keys, user_id)
     if user is None:
         raise not_found(f"user {user_id!r}")
-    return user
+    followers, following, posts = await read_counts(state.redis, db, state.keys, user_id)
+    return UserProfilePublic(
+        **user.model_dump(), followers=followers, following=following, posts=posts
+    )

@@ -24,6 +24,9 @@ class FakeRedis:
     async def hgetall(self, key: str) -> dict[str, str]:
         return dict(self.hashes.get(key, {}))
 
+    async def hmget(self, key: str, *fields: str) -> list[str | None]:
+        return [self.hashes.get(key, {}).get(f) for f in fields]
+
     async def eval(self, script: str, numkeys: int, key: str, *args: str) -> None:
         if key not in self.hashes:
             self.hashes[key] = dict(zip(args[::2], args[1::2], strict=True))
@@ -43,7 +46,9 @@ class FakeDb:
 @pytest.fixture
 def fakes() -> tuple[FakeRedis, FakeDb]:
     row = SimpleNamespace(username="ada", display_name="Ada", is_private=True, updated_at=None)
-    return FakeRedis(), FakeDb({"u1": row})
+    redis = FakeRedis()
+    redis.hashes["ns:ucounts:u1"] = {"followers": "3", "following": "2", "posts": "1"}
+    return redis, FakeDb({"u1": row})
 
 
 @pytest.fixture
@@ -73,6 +78,9 @@ def test_read_user_from_cassandra_then_from_cache(
         "username": "ada",
         "display_name": "Ada",
         "is_private": True,
+        "followers": 3,
+        "following": 2,
+        "posts": 1,
     }
     assert "ns:user:u1" in redis.hashes
     second = client.get("/v1/users/u1", headers=auth())

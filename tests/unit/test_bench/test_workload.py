@@ -43,3 +43,17 @@ def test_mix_parsing_names_unknown_kinds() -> None:
     assert parse_mix("post=5,like=60") == {"post": 5.0, "like": 60.0}
     with pytest.raises(ValueError, match="unknown event kind 'poke'"):
         parse_mix("poke=1")
+
+
+def test_celebrities_get_at_least_the_requested_followers() -> None:
+    workload = Workload(
+        users=120, seed=5, follows_per_user=3, celebrities=2, celebrity_followers=90
+    )
+    followers = Counter(e["target_id"] for e in workload.bootstrap() if e["type"] == "follow")
+    assert followers["u0"] >= 90 and followers["u1"] >= 90
+    pairs = [
+        (e["user_id"], e["target_id"])
+        for e in Workload(users=120, seed=5, celebrities=2, celebrity_followers=90).bootstrap()
+        if e["type"] == "follow"
+    ]
+    assert len(pairs) == len(set(pairs))  # never the same follow twice

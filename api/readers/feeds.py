@@ -1,0 +1,228 @@
+"""The home feed: candidates ∪ celebrity tails → filtered → ranked → hydrated.
+
+A first page gathers at most ``feed_cap`` pushed candidates, the newest posts of up
+to ``MAX_PULLED`` celebrity followees and the viewer's own posts in two pipelined
+round trips, ranks the newest ``feed_rank_window`` of them within the ranking budget,
+and stores the order of this scroll in a short-lived Redis list: later pages are
+slices of it, so there are no duplicates and no gaps while new posts arrive (they
+show up on the next first page). Visibility is re-checked on every page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+
+from api.deps import AppState
+from api.errors import ApiError
+from api.readers.engagement import read_stats
+from api.readers.graph import Relations
+from api.readers.posts import hydrate_posts
+from domain.feeds import (
+    PULL,
+    PUSH,
+    RECOMMENDED,
+    BlendedRanker,
+    Candidate,
+    Ranker,
+    by_recency,
+    decode_cursor,
+    decode_entry,
+    encode_cursor,
+    encode_entry,
+    engagement_score,
+    is_returning,
+    merge_candidates,
+    newest,
+    rank_within_budget,
+)
+from schemas.views import FeedPage, PostPublic
+
+logger = logging.getLogger(__name__)
+
+# Celebrity tails merged per read; beyond this a viewer's celebrities are sampled.
+MAX_PULLED = 50
+# Recent posts considered for a viewer who follows nobody.
+RECOMMENDED_POOL = 200
+# Page fills that hydrate again when filters removed entries.
+MAX_FILL_ROUNDS = 3
+
+DEFAULT_RANKER: Ranker = BlendedRanker()
+
+
+def _candidates(entries: list[tuple[str, float]], source: str) -> list[Candidate]:
+    return [Candidate(post_id, int(score), source) for post_id, score in entries]
+
+
+async def _rebuild(state: AppState, viewer_id: str, followees: set[str]) -> list[tuple[str, float]]:
+    """A returning viewer's feed from the followees' newest posts (fan-out skipped them)."""
+    redis, keys, cap = state.redis, state.keys, state.settings.feed_cap
+    async with redis.pipeline(transaction=False) as pipe:
+        for followee in followees:
+            pipe.zrevrange(keys.author_posts(followee), 0, cap - 1, withscores=True)
+        tails = await pipe.execute() if followees else []
+    merged = newest([e for tail in tails for e in tail], cap)
+    async with redis.pipeline(transaction=False) as pipe:
+        if merged:
+            pipe.zadd(keys.feed(viewer_id), dict(merged))
+        pipe.zremrangebyrank(keys.feed(viewer_id), 0, -(cap + 1))
+        pipe.sadd(keys.feed_dirty(), viewer_id)
+        pipe.zrevrange(keys.feed(viewer_id), 0, cap - 1, withscores=True)
+        rebuilt = (await pipe.execute())[-1]
+    return rebuilt  # type: ignore[no-any-return]
+
+
+async def gather_candidates(
+    state: AppState, viewer_id: str, now_ms: int
+) -> tuple[list[Candidate], Relations]:
+    """Pushed candidates ∪ celebrity tails ∪ own posts (or recommendations), newest first."""
+    redis, keys, s = state.redis, state.keys, state.settings
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zscore(keys.active_users(), viewer_id)
+        pipe.zadd(keys.active_users(), {viewer_id: now_ms})
+        pipe.smembers(keys.following(viewer_id))
+        pipe.smembers(keys.blocked(viewer_id))
+        pipe.sinter(keys.following(viewer_id), keys.celebrities())
+        pipe.zrevrange(keys.feed(viewer_id), 0, s.feed_cap - 1, withscores=True)
+        pipe.zrevrange(keys.author_posts(viewer_id), 0, s.feed_pull_tail - 1, withscores=True)
+        pipe.zrevrange(keys.author_pending(viewer_id), 0, s.feed_pull_tail - 1, withscores=True)
+        last_seen, _, following, blocked, celebs, pushed, own, pending = await pipe.execute()
+    relations = Relations(set(following), set(blocked))
+    if is_returning(last_seen, now_ms, s.inactive_after_days):
+        pushed = await _rebuild(state, viewer_id, relations.following - set(celebs))
+    pulled_from = sorted(celebs)[:MAX_PULLED]
+    async with redis.pipeline(transaction=False) as pipe:
+        for celeb in pulled_from:
+            pipe.zrevrange(keys.author_posts(celeb), 0, s.feed_pull_tail - 1, withscores=True)
+        if not relations.following:
+            pipe.zrevrange(keys.recent_posts(), 0, RECOMMENDED_POOL - 1, withscores=True)
+        tails = await pipe.execute() if (pulled_from or not relations.following) else []
+    recommended = tails.pop() if not relations.following else []
+    candidates = merge_candidates(
+        _candidates(pushed, PUSH),
+        _candidates([e for tail in tails for e in tail] + own + pending, PULL),
+        _candidates([e for e in recommended], RECOMMENDED),
+        cap=s.feed_cap + s.feed_pull_tail,
+    )
+    return candidates, relations
+
+
+async def rank_candidates(
+    state: AppState, candidates: list[Candidate], now_ms: int, ranker: Ranker = DEFAULT_RANKER
+) -> list[Candidate]:
+    """Rank the newest window by recency blended with engagement; the rest by recency."""
+    s = state.settings
+    window, rest = candidates[: s.feed_rank_window], candidates[s.feed_rank_window :]
+    started = time.perf_counter()
+    budget_s = s.ranking_budget_ms / 1000
+    try:
+        stats = await asyncio.wait_for(
+            read_stats(state.redis, state.keys, [c.post_id for c in window]), budget_s
+        )
+    except TimeoutError:
+        logger.warning("engagement counts took over %.0f ms; recency order", s.ranking_budget_ms)
+        return by_recency(candidates)
+    engagement = {
+        post_id: engagement_score(st.likes, st.comments, st.saves, st.shares)
+        for post_id, st in stats.items()
+    }
+    spent_ms = (time.perf_counter() - started) * 1000
+    order, _ = rank_within_budget(
+        ranker,
+        window,
+        engagement,
+        now_ms=now_ms,
+        budget_ms=max(0.0, s.ranking_budget_ms - spent_ms),
+    )
+    return order + rest
+
+
+async def _fill(
+    state: AppState,
+    viewer_id: str,
+    entries: list[Candidate],
+    relations: Relations | None,
+    limit: int,
+) -> tuple[list[PostPublic], int]:
+    """Hydrate entries in order until ``limit`` posts survive; returns (posts, consumed)."""
+    posts: list[PostPublic] = []
+    consumed = 0
+    for _ in range(MAX_FILL_ROUNDS):
+        if len(posts) >= limit or consumed >= len(entries):
+            break
+        need = limit - len(posts)
+        chunk = entries[consumed : consumed + need + need // 2 + 2]
+        # Followed sources must still be followed; recommendations never were.
+        followed = [c.post_id for c in chunk if c.source != RECOMMENDED]
+        recommended = [c.post_id for c in chunk if c.source == RECOMMENDED]
+        groups = [
+            await hydrate_posts(
+                state,
+                viewer_id,
+                followed,
+                sources={c.post_id: c.source for c in chunk},
+                relations=relations,
+                require_following=True,
+            ),
+            await hydrate_posts(
+                state,
+                viewer_id,
+                recommended,
+                sources=dict.fromkeys(recommended, RECOMMENDED),
+                relations=relations,
+            ),
+        ]
+        hydrated = [*groups[0], *groups[1]]
+        by_id = {p.post_id: p for p in hydrated}
+        for i, candidate in enumerate(chunk):
+            post = by_id.get(candidate.post_id)
+            if post is not None:
+                posts.append(post)
+                if len(posts) == limit:
+                    return posts, consumed + i + 1
+        consumed += len(chunk)
+    return posts, consumed
+
+
+async def read_feed(
+    state: AppState,
+    viewer_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    ranker: Ranker = DEFAULT_RANKER,
+) -> FeedPage:
+    redis, keys = state.redis, state.keys
+    if cursor is None:
+        now_ms = int(time.time() * 1000)
+        candidates, relations = await gather_candidates(state, viewer_id, now_ms)
+        ranked = await rank_candidates(state, candidates, now_ms, ranker)
+        posts, consumed = await _fill(state, viewer_id, ranked, relations, limit)
+        if consumed >= len(ranked):
+            return FeedPage(data=posts, next_cursor=None)
+        session_id = secrets.token_hex(6)
+        session = keys.feed_session(viewer_id, session_id)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(session, *(encode_entry(c) for c in ranked))
+            pipe.expire(session, state.settings.feed_session_ttl_s)
+            await pipe.execute()
+        return FeedPage(data=posts, next_cursor=encode_cursor(s=session_id, o=consumed))
+    fields = decode_cursor(cursor, "s", "o")
+    session_id, offset = str(fields["s"]), int(fields["o"])  # type: ignore[call-overload]
+    session = keys.feed_session(viewer_id, session_id)
+    window = limit * 2 + 10
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.lrange(session, offset, offset + window - 1)
+        pipe.llen(session)
+        raw, total = await pipe.execute()
+    if total == 0:
+        raise ApiError(410, "cursor_expired", "this feed cursor expired; load the first page again")
+    entries = [decode_entry(e) for e in raw]
+    posts, consumed = await _fill(state, viewer_id, entries, None, limit)
+    next_offset = offset + consumed
+    return FeedPage(
+        data=posts,
+        next_cursor=encode_cursor(s=session_id, o=next_offset) if next_offset < total else None,
+    )

@@ -1,0 +1,187 @@
+"""Post hydration shared by every view that lists posts (feed, profile grid, hashtags).
+
+``hydrate_posts`` turns post ids into ``PostPublic`` in a few pipelined round trips
+and applies the visibility rules of ``domain.feeds.visible`` at read time, so deleted,
+blocked, unfollowed and private posts disappear the moment the graph changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import orjson
+
+from api.deps import AppState
+from api.errors import ApiError, not_found
+from api.readers.engagement import read_stats, read_viewer_likes
+from api.readers.graph import Relations, read_profiles, read_relations
+from api.readers.media import read_media_many
+from domain.feeds import PostFacts, decode_cursor, encode_cursor, visible
+from schemas.views import MediaPublic, PostPublic, PostsPage, PostStatsPublic
+
+_GRID_TAIL = "SELECT created_at, post_id FROM posts_by_author WHERE author_id = ? AND (created_at, post_id) < (?, ?) LIMIT ?"
+
+
+async def hydrate_posts(
+    state: AppState,
+    viewer_id: str,
+    post_ids: Sequence[str],
+    *,
+    sources: Mapping[str, str] | None = None,
+    relations: Relations | None = None,
+    require_following: bool = False,
+) -> list[PostPublic]:
+    """The posts ``viewer_id`` may see, in the given order, with author, media and counts.
+
+    ``require_following`` (feeds) also drops posts whose author the viewer no longer
+    follows; ``sources`` labels each post (push, pull, recommended).
+    """
+    if not post_ids:
+        return []
+    redis, keys = state.redis, state.keys
+    async with redis.pipeline(transaction=False) as pipe:
+        for post_id in post_ids:
+            pipe.hgetall(keys.post(post_id))
+        if relations is None:
+            pipe.smembers(keys.following(viewer_id))
+            pipe.smembers(keys.blocked(viewer_id))
+        rows = await pipe.execute()
+    if relations is None:
+        relations = Relations(set(rows[-2]), set(rows[-1]))
+        rows = rows[:-2]
+    # Cheap filters first so profiles, media and counts are read only for survivors.
+    kept: list[tuple[str, dict[str, str]]] = []
+    for post_id, row in zip(post_ids, rows, strict=True):
+        author = row.get("author_id") if row else None
+        if not author or row.get("state") in (None, "", "deleted"):
+            continue
+        facts = PostFacts(author, row["state"], author_private=False)
+        if visible(
+            facts,
+            viewer_id=viewer_id,
+            following=relations.following,
+            blocked=relations.blocked,
+            require_following=require_following,
+        ):
+            kept.append((post_id, row))
+    if not kept:
+        return []
+    ids = [post_id for post_id, _ in kept]
+    authors = list(dict.fromkeys(row["author_id"] for _, row in kept))
+    refs = {post_id: orjson.loads(row.get("media") or "[]") for post_id, row in kept}
+    media_ids = [ref["media_id"] for post_refs in refs.values() for ref in post_refs]
+    # One connection per request, used in turn: gathering these would hold four pool
+    # connections per request and exhaust the pool under load.
+    profiles = await read_profiles(redis, keys, authors)
+    media = await read_media_many(redis, keys, media_ids) if media_ids else {}
+    stats = await read_stats(redis, keys, ids)
+    liked = await read_viewer_likes(redis, keys, viewer_id, ids)
+    out = []
+    for post_id, row in kept:
+        author = profiles[row["author_id"]]
+        facts = PostFacts(author.user_id, row["state"], author_private=author.is_private)
+        if not visible(
+            facts,
+            viewer_id=viewer_id,
+            following=relations.following,
+            blocked=relations.blocked,
+            require_following=require_following,
+        ):
+            continue
+        out.append(
+            PostPublic(
+                post_id=post_id,
+                author=author,
+                caption=row.get("caption", ""),
+                media=[
+                    media[ref["media_id"]][1]
+                    if ref["media_id"] in media
+                    else MediaPublic(
+                        media_id=ref["media_id"], kind=ref.get("kind", "photo"), state="pending"
+                    )
+                    for ref in refs[post_id]
+                ],
+                state=row["state"],
+                reason=row.get("reason") or None,
+                created_at=int(row.get("created_at") or 0),
+                stats=stats.get(post_id) or PostStatsPublic(),
+                viewer_has_liked=post_id in liked,
+                source=sources.get(post_id) if sources else None,
+            )
+        )
+    return out
+
+
+async def read_post(state: AppState, viewer_id: str, post_id: str) -> PostPublic:
+    posts = await hydrate_posts(state, viewer_id, [post_id])
+    if not posts:
+        raise not_found(f"post {post_id!r}")
+    return posts[0]
+
+
+async def read_author_posts(
+    state: AppState, viewer_id: str, author_id: str, *, limit: int, cursor: str | None
+) -> PostsPage:
+    """An author's grid, newest first; the author also sees processing and failed posts."""
+    redis, keys = state.redis, state.keys
+    relations = await read_relations(redis, keys, viewer_id)
+    own = viewer_id == author_id
+    if author_id in relations.blocked:
+        raise not_found(f"user {author_id!r}")
+    profile = (await read_profiles(redis, keys, [author_id]))[author_id]
+    if profile.is_private and not own and author_id not in relations.following:
+        raise ApiError(403, "private_account", "this account is private; follow it to see posts")
+    if cursor:
+        fields = decode_cursor(cursor, "c", "p")
+        top_ms, top_id = int(fields["c"]), str(fields["p"])  # type: ignore[call-overload]
+    else:
+        top_ms, top_id = None, None
+    # Ties on one millisecond: over-fetch and cut at the cursor's (score, id).
+    want = limit + 1
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in [keys.author_posts(author_id)] + (
+            [keys.author_pending(author_id)] if own else []
+        ):
+            pipe.zrevrangebyscore(
+                key,
+                top_ms if top_ms is not None else "+inf",
+                "-inf",
+                start=0,
+                num=want + 50,
+                withscores=True,
+            )
+        pipe.zcard(keys.author_posts(author_id))
+        *lists, tail_size = await pipe.execute()
+    entries = sorted(
+        {(int(score), post_id) for entries in lists for post_id, score in entries},
+        reverse=True,
+    )
+    if top_ms is not None:
+        entries = [e for e in entries if e < (top_ms, top_id)]
+    if len(entries) < want and tail_size >= state.settings.author_posts_cap:
+        # Past the Redis tail: the durable per-author index.
+        from datetime import UTC, datetime
+
+        last_ms, last_id = entries[-1] if entries else (top_ms, top_id)
+        if last_ms is not None:
+            rows = await state.db.execute(
+                _GRID_TAIL,
+                (
+                    author_id,
+                    datetime.fromtimestamp(last_ms / 1000, UTC),
+                    last_id,
+                    want - len(entries),
+                ),
+            )
+            entries += [
+                (int(r.created_at.replace(tzinfo=UTC).timestamp() * 1000), r.post_id) for r in rows
+            ]
+    page_entries = entries[:want]
+    posts = await hydrate_posts(
+        state, viewer_id, [post_id for _, post_id in page_entries[:limit]], relations=relations
+    )
+    next_cursor = None
+    if len(page_entries) > limit:
+        last_ms, last_id = page_entries[limit - 1]
+        next_cursor = encode_cursor(c=last_ms, p=last_id)
+    return PostsPage(data=posts, next_cursor=next_cursor)

@@ -1,0 +1,59 @@
+"""The home feed of the token's user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import CurrentUser, StateDep
+from api.errors import ApiError
+from api.readers.feeds import read_feed
+from domain.feeds import InvalidCursor
+from schemas.views import ErrorPublic, FeedPage
+
+router = APIRouter(tags=["feed"])
+
+MAX_LIMIT = 100
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorPublic},
+    401: {"model": ErrorPublic},
+    410: {"model": ErrorPublic},
+}
+
+
+async def _page(state: StateDep, viewer: str, limit: int, cursor: str | None) -> FeedPage:
+    try:
+        return await read_feed(state, viewer, limit=limit, cursor=cursor)
+    except InvalidCursor as exc:
+        raise ApiError(400, "bad_request", str(exc)) from exc
+
+
+@router.get("/feed", response_model=FeedPage, responses=_ERRORS)
+async def read_home_feed(
+    state: StateDep,
+    viewer: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> FeedPage:
+    """Read the token's user's home feed, ranked, one cursor page at a time."""
+    return await _page(state, viewer, limit, cursor)
+
+
+@router.get(
+    "/users/{user_id}/feed",
+    response_model=FeedPage,
+    responses={**_ERRORS, 403: {"model": ErrorPublic}},
+)
+async def read_user_feed(
+    user_id: str,
+    state: StateDep,
+    viewer: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> FeedPage:
+    """Read a home feed by user id: only the token's own user (or "me") may."""
+    if user_id not in ("me", viewer):
+        raise ApiError(403, "forbidden", "a home feed is readable only by its owner")
+    return await _page(state, viewer, limit, cursor)

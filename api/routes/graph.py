@@ -1,0 +1,127 @@
+"""Follows and the follower / following lists."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, status
+
+from api.deps import CurrentUser, DbDep, StateDep
+from api.errors import ApiError, not_found
+from api.readers.graph import read_follow_page, read_profiles
+from api.readers.users import get_user
+from api.writes import publish
+from domain.feeds import InvalidCursor, decode_cursor, encode_cursor
+from schemas.views import AcceptedPublic, ErrorPublic, UsersPage
+
+router = APIRouter(prefix="/users", tags=["graph"])
+
+MAX_LIMIT = 200
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+_WRITE_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorPublic},
+    403: {"model": ErrorPublic},
+    404: {"model": ErrorPublic},
+    422: {"model": ErrorPublic},
+}
+
+
+async def _check_target(state: StateDep, db: DbDep, viewer: str, user_id: str) -> None:
+    if user_id == viewer:
+        raise ApiError(422, "invalid_request", "you cannot follow yourself")
+    if await state.redis.sismember(state.keys.blocked(viewer), user_id):
+        raise ApiError(403, "forbidden", "a block between you and this user prevents a follow")
+    if await get_user(state.redis, db, state.keys, user_id) is None:
+        raise not_found(f"user {user_id!r}")
+
+
+@router.post(
+    "/{user_id}/follow",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses=_WRITE_ERRORS,
+)
+async def create_follow(
+    user_id: str,
+    state: StateDep,
+    db: DbDep,
+    viewer: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedPublic:
+    """Follow a user."""
+    await _check_target(state, db, viewer, user_id)
+    return await publish(
+        state,
+        event_type="follow",
+        user_id=viewer,
+        idempotency_key=idempotency_key,
+        target_id=user_id,
+    )
+
+
+@router.delete(
+    "/{user_id}/follow",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses=_WRITE_ERRORS,
+)
+async def delete_follow(
+    user_id: str, state: StateDep, viewer: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> AcceptedPublic:
+    """Unfollow a user; their posts leave your feed at the next read."""
+    if user_id == viewer:
+        raise ApiError(422, "invalid_request", "you cannot unfollow yourself")
+    return await publish(
+        state,
+        event_type="unfollow",
+        user_id=viewer,
+        idempotency_key=idempotency_key,
+        target_id=user_id,
+    )
+
+
+async def _list(
+    state: StateDep, db: DbDep, direction: str, user_id: str, limit: int, cursor: str | None
+) -> UsersPage:
+    try:
+        after = str(decode_cursor(cursor, "a")["a"]) if cursor else ""
+    except InvalidCursor as exc:
+        raise ApiError(400, "bad_request", str(exc)) from exc
+    ids, last = await read_follow_page(db, direction, user_id, after=after, limit=limit)
+    profiles = await read_profiles(state.redis, state.keys, ids)
+    return UsersPage(
+        data=[profiles[i] for i in ids], next_cursor=encode_cursor(a=last) if last else None
+    )
+
+
+_READ_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorPublic},
+    401: {"model": ErrorPublic},
+}
+
+
+@router.get("/{user_id}/followers", response_model=UsersPage, responses=_READ_ERRORS)
+async def read_followers(
+    user_id: str,
+    state: StateDep,
+    db: DbDep,
+    viewer: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> UsersPage:
+    """List a user's followers, one cursor page at a time."""
+    return await _list(state, db, "followers", user_id, limit, cursor)
+
+
+@router.get("/{user_id}/following", response_model=UsersPage, responses=_READ_ERRORS)
+async def read_following(
+    user_id: str,
+    state: StateDep,
+    db: DbDep,
+    viewer: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> UsersPage:
+    """List the accounts a user follows, one cursor page at a time."""
+    return await _list(state, db, "following", user_id, limit, cursor)

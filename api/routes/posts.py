@@ -1,0 +1,139 @@
+"""Posts: create, delete, read one, and an author's grid."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, status
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentUser, StateDep
+from api.errors import ApiError, not_found
+from api.readers.media import read_media_many
+from api.readers.posts import read_author_posts, read_post
+from api.writes import publish
+from domain.feeds import InvalidCursor
+from schemas.views import AcceptedPublic, ErrorPublic, PostAcceptedPublic, PostPublic, PostsPage
+
+router = APIRouter(tags=["posts"])
+
+MAX_LIMIT = 100
+MAX_MEDIA = 10
+
+
+class MediaRefBody(BaseModel):
+    media_id: str = Field(min_length=1, max_length=128)
+    kind: Literal["photo", "video"]
+
+
+class PostBody(BaseModel):
+    caption: str = Field(default="", max_length=2200)
+    media: list[MediaRefBody] = Field(default_factory=list, max_length=MAX_MEDIA)
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+
+
+def _new_post_id(user_id: str, idempotency_key: str | None) -> str:
+    # A retry under the same Idempotency-Key names the same post.
+    if idempotency_key:
+        return hashlib.sha256(f"{user_id}\0{idempotency_key}".encode()).hexdigest()[:24]
+    return uuid.uuid4().hex[:24]
+
+
+@router.post(
+    "/posts",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=PostAcceptedPublic,
+    responses={
+        401: {"model": ErrorPublic},
+        403: {"model": ErrorPublic},
+        422: {"model": ErrorPublic},
+    },
+)
+async def create_post(
+    body: PostBody, state: StateDep, author: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> PostAcceptedPublic:
+    """Publish a post; it reaches followers once all its media is ready."""
+    media_ids = [m.media_id for m in body.media]
+    if len(set(media_ids)) != len(media_ids):
+        raise ApiError(422, "invalid_request", "media: the same media_id appears twice")
+    known = await read_media_many(state.redis, state.keys, media_ids) if media_ids else {}
+    for media_id, (owner_id, _) in known.items():
+        if owner_id and owner_id != author:
+            raise ApiError(403, "forbidden", f"media {media_id!r} belongs to another user")
+    post_id = _new_post_id(author, idempotency_key)
+    accepted = await publish(
+        state,
+        event_type="post_created",
+        user_id=author,
+        idempotency_key=idempotency_key,
+        post_id=post_id,
+        caption=body.caption,
+        media=[m.model_dump() for m in body.media],
+    )
+    return PostAcceptedPublic(event_id=accepted.event_id, post_id=post_id)
+
+
+@router.delete(
+    "/posts/{post_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses={
+        401: {"model": ErrorPublic},
+        403: {"model": ErrorPublic},
+        404: {"model": ErrorPublic},
+    },
+)
+async def delete_post(
+    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> AcceptedPublic:
+    """Delete one of your posts; it disappears from every feed at the next read."""
+    author, post_state = await state.redis.hmget(state.keys.post(post_id), "author_id", "state")
+    if not author or post_state == "deleted":
+        raise not_found(f"post {post_id!r}")
+    if author != user:
+        raise ApiError(403, "forbidden", "only the author may delete a post")
+    return await publish(
+        state,
+        event_type="post_deleted",
+        user_id=user,
+        idempotency_key=idempotency_key,
+        post_id=post_id,
+    )
+
+
+@router.get(
+    "/posts/{post_id}",
+    response_model=PostPublic,
+    responses={401: {"model": ErrorPublic}, 404: {"model": ErrorPublic}},
+)
+async def read_one_post(post_id: str, state: StateDep, viewer: CurrentUser) -> PostPublic:
+    """Read one post; its author also sees it while processing or after a failure."""
+    return await read_post(state, viewer, post_id)
+
+
+@router.get(
+    "/users/{user_id}/posts",
+    response_model=PostsPage,
+    responses={
+        400: {"model": ErrorPublic},
+        401: {"model": ErrorPublic},
+        403: {"model": ErrorPublic},
+        404: {"model": ErrorPublic},
+    },
+)
+async def read_user_posts(
+    user_id: str,
+    state: StateDep,
+    viewer: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 24,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> PostsPage:
+    """Read an author's profile grid, newest first."""
+    try:
+        return await read_author_posts(state, viewer, user_id, limit=limit, cursor=cursor)
+    except InvalidCursor as exc:
+        raise ApiError(400, "bad_request", str(exc)) from exc

@@ -1,0 +1,25 @@
+"""Exact graph state, changelog-backed, in the graph topic's partitions (by followee)."""
+
+from __future__ import annotations
+
+from schemas.topics import GRAPH
+from streams.app import app
+
+# "followee|follower" -> the follow edge exists; the dedupe that keeps counts exact.
+follow_edges = app.Table(
+    "follow_edges",
+    default=bool,
+    key_type=str,
+    value_type=bool,
+    partitions=GRAPH.partitions,
+    help="followee|follower -> follows now",
+)
+
+follower_counts = app.Table(
+    "follower_counts",
+    default=int,
+    key_type=str,
+    value_type=int,
+    partitions=GRAPH.partitions,
+    help="user_id -> exact follower count",
+)

@@ -1,7 +1,9 @@
 """Engagement reads: exact counts and "did this viewer like it", Redis first.
 
 The counters are exact in the worker's Faust tables and flushed here as absolute
-values; a post with no flushed counts yet reads as zeros.
+values; a post with no flushed counts yet reads as zeros. A like or unlike made
+through the API leaves a short-lived marker for its user, merged here so the user
+reads their own write even while the stream is behind.
 """
 
 from __future__ import annotations
@@ -9,35 +11,142 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
+from cassandra import InvalidRequest
 
+from clients.cassandra import Db
+from domain.engagement import COUNTERS, adjust_likes, merge_pending_like
 from schemas.redis_keys import RedisKeys
-from schemas.views import PostStatsPublic
+from schemas.views import CommentPublic, PostStatsPublic, SavedPostPublic
 
-_FIELDS = ("likes", "comments", "saves", "shares")
+_FIELDS = COUNTERS
+_POST_ROW = "SELECT author_id, state FROM posts WHERE post_id = ?"
+_COMMENTS = (
+    "SELECT comment_id, user_id, text, created_at FROM comments_by_post "
+    "WHERE post_id = ? AND comment_id > ? LIMIT ?"
+)
+_COMMENT = "SELECT comment_id, user_id, text, created_at FROM comments_by_post WHERE post_id = ? AND comment_id = ?"
+_SAVES = "SELECT post_id, saved_at FROM saves_by_user WHERE user_id = ? LIMIT ?"
+# A user's saved list refilled from Cassandra when the cache is cold (bounded read).
+SAVED_REFILL_MAX = 10_000
+
+
+async def _viewer_like_flags(
+    redis: aioredis.Redis, keys: RedisKeys, viewer_id: str, post_ids: Sequence[str]
+) -> list[tuple[bool, str | None]]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for post_id in post_ids:
+            pipe.sismember(keys.post_likers(post_id), viewer_id)
+            pipe.get(keys.like_pending(viewer_id, post_id))
+        flat = await pipe.execute()
+    return [(bool(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
 async def read_stats(
-    redis: aioredis.Redis, keys: RedisKeys, post_ids: Sequence[str]
+    redis: aioredis.Redis,
+    keys: RedisKeys,
+    post_ids: Sequence[str],
+    *,
+    viewer_id: str | None = None,
 ) -> dict[str, PostStatsPublic]:
-    """Counts for many posts in one pipelined round trip."""
+    """Counts for many posts in one pipelined round trip (plus the viewer's own likes)."""
     async with redis.pipeline(transaction=False) as pipe:
         for post_id in post_ids:
             pipe.hmget(keys.post_stats(post_id), *_FIELDS)
         rows = await pipe.execute()
-    return {
+    stats = {
         post_id: PostStatsPublic(
             **{f: int(v) for f, v in zip(_FIELDS, row, strict=True) if v is not None}
         )
         for post_id, row in zip(post_ids, rows, strict=True)
     }
+    if viewer_id is not None and post_ids:
+        flags = await _viewer_like_flags(redis, keys, viewer_id, post_ids)
+        for post_id, (liked, pending) in zip(post_ids, flags, strict=True):
+            if pending is not None:
+                current = stats[post_id]
+                stats[post_id] = current.model_copy(
+                    update={"likes": adjust_likes(current.likes, liked, pending)}
+                )
+    return stats
 
 
 async def read_viewer_likes(
     redis: aioredis.Redis, keys: RedisKeys, viewer_id: str, post_ids: Sequence[str]
 ) -> set[str]:
-    """The subset of ``post_ids`` the viewer likes."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for post_id in post_ids:
-            pipe.sismember(keys.post_likers(post_id), viewer_id)
-        flags = await pipe.execute()
-    return {post_id for post_id, liked in zip(post_ids, flags, strict=True) if liked}
+    """The subset of ``post_ids`` the viewer likes (their own fresh likes included)."""
+    if not post_ids:
+        return set()
+    flags = await _viewer_like_flags(redis, keys, viewer_id, post_ids)
+    return {
+        post_id
+        for post_id, (liked, pending) in zip(post_ids, flags, strict=True)
+        if merge_pending_like(liked, pending)
+    }
+
+
+async def read_post_author(
+    redis: aioredis.Redis, db: Db, keys: RedisKeys, post_id: str
+) -> str | None:
+    """The author of a post that exists and is not deleted; None otherwise."""
+    author, state = await redis.hmget(keys.post(post_id), "author_id", "state")
+    if author:
+        return None if state in (None, "", "deleted") else author  # type: ignore[no-any-return]
+    try:
+        rows = await db.execute(_POST_ROW, (post_id,))
+    except InvalidRequest:
+        return None  # no posts table in this keyspace: nothing was ever posted
+    if not rows or not rows[0].author_id or rows[0].state in (None, "deleted"):
+        return None
+    return rows[0].author_id  # type: ignore[no-any-return]
+
+
+def _comment(post_id: str, row: object) -> CommentPublic:
+    created = row.created_at  # type: ignore[attr-defined]
+    return CommentPublic(
+        comment_id=row.comment_id,  # type: ignore[attr-defined]
+        post_id=post_id,
+        user_id=row.user_id or "",  # type: ignore[attr-defined]
+        text=row.text or "",  # type: ignore[attr-defined]
+        created_at=int(created.timestamp() * 1000) if created else 0,
+    )
+
+
+async def read_comments(db: Db, post_id: str, *, after_id: str, limit: int) -> list[CommentPublic]:
+    """Comments of a post, oldest first, after the comment id ``after_id``."""
+    rows = await db.execute(_COMMENTS, (post_id, after_id, limit))
+    return [_comment(post_id, row) for row in rows]
+
+
+async def read_comment(db: Db, post_id: str, comment_id: str) -> CommentPublic | None:
+    rows = await db.execute(_COMMENT, (post_id, comment_id))
+    return _comment(post_id, rows[0]) if rows else None
+
+
+async def read_saved(
+    redis: aioredis.Redis,
+    db: Db,
+    keys: RedisKeys,
+    user_id: str,
+    *,
+    before: tuple[int, str] | None,
+    limit: int,
+) -> list[SavedPostPublic]:
+    """A user's saved posts, newest first, strictly after the ``(saved_ms, post_id)`` cursor."""
+    key = keys.saved(user_id)
+    if not await redis.exists(key):
+        rows = await db.execute(_SAVES, (user_id, SAVED_REFILL_MAX))
+        if rows:
+            await redis.zadd(
+                key,
+                {r.post_id: int(r.saved_at.timestamp() * 1000) if r.saved_at else 0 for r in rows},
+                nx=True,
+            )
+    top = before[0] if before is not None else "+inf"
+    # Ties on one millisecond: over-fetch and cut at the cursor's (score, id).
+    entries = await redis.zrevrangebyscore(
+        key, top, "-inf", start=0, num=limit + 50, withscores=True
+    )
+    items = sorted(((int(score), post_id) for post_id, score in entries), reverse=True)
+    if before is not None:
+        items = [item for item in items if item < before]
+    return [SavedPostPublic(post_id=post_id, saved_at=ms) for ms, post_id in items[:limit]]

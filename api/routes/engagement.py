@@ -1,0 +1,271 @@
+"""Engagement: like, save, share and comment on posts; read comments and saved posts.
+
+Writes produce events and answer 202; counts follow within a flush interval. Every
+write on a post checks that the post exists and is not deleted (404 otherwise).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, status
+
+from api.deps import CurrentUser, StateDep
+from api.errors import ApiError, not_found
+from api.readers.engagement import (
+    read_comment,
+    read_comments,
+    read_post_author,
+    read_saved,
+    read_stats,
+)
+from api.writes import publish
+from domain.engagement import decode_cursor, encode_cursor, new_comment_id
+from schemas.views import (
+    AcceptedPublic,
+    CommentAcceptedPublic,
+    CommentCreate,
+    CommentsPage,
+    ErrorPublic,
+    PostStatsPublic,
+    SavedPage,
+)
+
+router = APIRouter(tags=["engagement"])
+
+MAX_LIMIT = 100
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+_WRITE_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorPublic},
+    404: {"model": ErrorPublic},
+    422: {"model": ErrorPublic},
+    503: {"model": ErrorPublic},
+}
+
+
+async def _existing_post_author(state: StateDep, post_id: str) -> str:
+    author = await read_post_author(state.redis, state.db, state.keys, post_id)
+    if author is None:
+        raise not_found(f"post {post_id!r}")
+    return author
+
+
+async def _act(
+    state: StateDep, user: str, post_id: str, event_type: str, idempotency_key: str | None
+) -> AcceptedPublic:
+    await _existing_post_author(state, post_id)
+    accepted = await publish(
+        state,
+        event_type=event_type,
+        user_id=user,
+        idempotency_key=idempotency_key,
+        post_id=post_id,
+    )
+    if event_type in ("like", "unlike"):
+        # Read your own writes until the stream has applied this one.
+        await state.redis.set(
+            state.keys.like_pending(user, post_id),
+            "1" if event_type == "like" else "0",
+            ex=state.settings.like_pending_ttl_s,
+        )
+    return accepted
+
+
+@router.post(
+    "/posts/{post_id}/like",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses=_WRITE_ERRORS,
+)
+async def like_post(
+    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> AcceptedPublic:
+    """Like a post (liking it again changes nothing)."""
+    return await _act(state, user, post_id, "like", idempotency_key)
+
+
+@router.delete(
+    "/posts/{post_id}/like",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses=_WRITE_ERRORS,
+)
+async def unlike_post(
+    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> AcceptedPublic:
+    """Take back a like (a post not liked stays not liked)."""
+    return await _act(state, user, post_id, "unlike", idempotency_key)
+
+
+@router.post(
+    "/posts/{post_id}/save",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses=_WRITE_ERRORS,
+)
+async def save_post(
+    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> AcceptedPublic:
+    """Save a post to your saved list."""
+    return await _act(state, user, post_id, "save", idempotency_key)
+
+
+@router.delete(
+    "/posts/{post_id}/save",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses=_WRITE_ERRORS,
+)
+async def unsave_post(
+    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> AcceptedPublic:
+    """Remove a post from your saved list."""
+    return await _act(state, user, post_id, "unsave", idempotency_key)
+
+
+@router.post(
+    "/posts/{post_id}/share",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses=_WRITE_ERRORS,
+)
+async def share_post(
+    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> AcceptedPublic:
+    """Record a share of a post (each accepted share counts once)."""
+    return await _act(state, user, post_id, "share", idempotency_key)
+
+
+@router.get(
+    "/posts/{post_id}/stats",
+    response_model=PostStatsPublic,
+    responses={401: {"model": ErrorPublic}, 404: {"model": ErrorPublic}},
+)
+async def read_post_stats(post_id: str, state: StateDep, viewer: CurrentUser) -> PostStatsPublic:
+    """Read a post's like, comment, save and share counts."""
+    await _existing_post_author(state, post_id)
+    stats = await read_stats(state.redis, state.keys, [post_id], viewer_id=viewer)
+    return stats[post_id]
+
+
+@router.get(
+    "/posts/{post_id}/comments",
+    response_model=CommentsPage,
+    responses={
+        400: {"model": ErrorPublic},
+        401: {"model": ErrorPublic},
+        404: {"model": ErrorPublic},
+    },
+)
+async def read_post_comments(
+    post_id: str,
+    state: StateDep,
+    viewer: CurrentUser,
+    cursor: str | None = None,
+    limit: Limit = 20,
+) -> CommentsPage:
+    """Read a post's comments, oldest first."""
+    await _existing_post_author(state, post_id)
+    try:
+        after = decode_cursor(cursor) if cursor else ""
+    except ValueError as exc:
+        raise ApiError(400, "bad_cursor", str(exc)) from exc
+    comments = await read_comments(state.db, post_id, after_id=after, limit=limit + 1)
+    page = comments[:limit]
+    more = len(comments) > limit
+    return CommentsPage(
+        data=page, next_cursor=encode_cursor(page[-1].comment_id) if more and page else None
+    )
+
+
+@router.post(
+    "/posts/{post_id}/comments",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommentAcceptedPublic,
+    responses=_WRITE_ERRORS,
+)
+async def create_comment(
+    post_id: str,
+    body: CommentCreate,
+    state: StateDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> CommentAcceptedPublic:
+    """Comment on a post; the comment is listed shortly after."""
+    await _existing_post_author(state, post_id)
+    # The comment id doubles as the event id, so a retried request names the same comment.
+    comment_id = new_comment_id(int(time.time() * 1000))
+    accepted = await publish(
+        state,
+        event_type="comment_created",
+        user_id=user,
+        idempotency_key=idempotency_key,
+        event_id=comment_id,
+        post_id=post_id,
+        comment_id=comment_id,
+        text=body.text,
+    )
+    return CommentAcceptedPublic(comment_id=accepted.event_id, event_id=accepted.event_id)
+
+
+@router.delete(
+    "/posts/{post_id}/comments/{comment_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses={**_WRITE_ERRORS, 403: {"model": ErrorPublic}},
+)
+async def delete_comment(
+    post_id: str,
+    comment_id: str,
+    state: StateDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedPublic:
+    """Delete a comment: its author or the post's author only."""
+    post_author = await _existing_post_author(state, post_id)
+    comment = await read_comment(state.db, post_id, comment_id)
+    if comment is None:
+        raise not_found(f"comment {comment_id!r}")
+    if user not in (comment.user_id, post_author):
+        raise ApiError(403, "forbidden", "only the comment's or the post's author may delete it")
+    return await publish(
+        state,
+        event_type="comment_deleted",
+        user_id=user,
+        idempotency_key=idempotency_key,
+        post_id=post_id,
+        comment_id=comment_id,
+    )
+
+
+@router.get(
+    "/users/me/saved",
+    response_model=SavedPage,
+    responses={400: {"model": ErrorPublic}, 401: {"model": ErrorPublic}},
+)
+async def read_saved_posts(
+    state: StateDep, user: CurrentUser, cursor: str | None = None, limit: Limit = 20
+) -> SavedPage:
+    """Read the posts you saved, newest first."""
+    before: tuple[int, str] | None = None
+    if cursor:
+        try:
+            ms, _, post_id = decode_cursor(cursor).partition(":")
+            before = (int(ms), post_id)
+        except ValueError as exc:
+            raise ApiError(400, "bad_cursor", "malformed cursor") from exc
+    items = await read_saved(
+        state.redis, state.db, state.keys, user, before=before, limit=limit + 1
+    )
+    page = items[:limit]
+    more = len(items) > limit
+    return SavedPage(
+        data=page,
+        next_cursor=encode_cursor(f"{page[-1].saved_at}:{page[-1].post_id}")
+        if more and page
+        else None,
+    )

@@ -1,0 +1,170 @@
+"""Engagement arithmetic: per-member marks, last-writer-wins, exact counts.
+
+Every counted thing is a *mark* on a post: a like or a save by a user, a comment by
+its id, a share by its event id. A mark is present or absent and remembers the event
+that set it, ordered by ``(occurred_ms, event_id)``. An event changes a mark only when
+it is newer than the one that set it, so a duplicate, a replay after a crash or a
+stale retry changes nothing, and a second like or an unlike of a post not liked
+changes no count. A post's count of a kind is the number of its present marks.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from schemas.events import (
+    CommentCreated,
+    CommentDeleted,
+    EventBase,
+    Like,
+    Save,
+    Share,
+    Unlike,
+    Unsave,
+)
+
+LIKES, COMMENTS, SAVES, SHARES = "likes", "comments", "saves", "shares"
+COUNTERS: tuple[str, ...] = (LIKES, COMMENTS, SAVES, SHARES)
+# Index of each counter in a post's count vector (and one-letter tag in table keys).
+INDEX = {name: i for i, name in enumerate(COUNTERS)}
+TAG = {LIKES: "l", COMMENTS: "c", SAVES: "s", SHARES: "h"}
+KIND_OF_TAG = {tag: kind for kind, tag in TAG.items()}
+
+# Post lifecycle as seen by the counters.
+LIVE, DELETED = "live", "deleted"
+
+
+class Action(NamedTuple):
+    """What one engagement event asks: set ``kind``'s mark of ``member`` on ``post_id``."""
+
+    post_id: str
+    kind: str
+    member: str
+    present: bool
+
+
+class Mark(NamedTuple):
+    """A mark's state: present, and the event (ms, id) that last set it.
+
+    ``since_ms`` is when the mark last became present (a save's or comment's time).
+    Stored in the Faust table as a JSON list in this order.
+    """
+
+    present: bool
+    ms: int
+    event_id: str
+    since_ms: int
+
+    def to_json(self) -> list[object]:
+        return [1 if self.present else 0, self.ms, self.event_id, self.since_ms]
+
+    @classmethod
+    def from_json(cls, value: list[object]) -> Mark:
+        present, ms, event_id, since_ms = value
+        return cls(bool(present), int(ms), str(event_id), int(since_ms))  # type: ignore[call-overload]
+
+
+def action_of(event: EventBase) -> Action | None:
+    """The mark an engagement event sets; None for events that count nothing."""
+    if isinstance(event, Like | Unlike):
+        return Action(event.post_id, LIKES, event.user_id, isinstance(event, Like))
+    if isinstance(event, Save | Unsave):
+        return Action(event.post_id, SAVES, event.user_id, isinstance(event, Save))
+    if isinstance(event, Share):
+        # Every share event counts once: the member is the event itself.
+        return Action(event.post_id, SHARES, event.event_id, True)
+    if isinstance(event, CommentCreated | CommentDeleted):
+        return Action(event.post_id, COMMENTS, event.comment_id, isinstance(event, CommentCreated))
+    return None
+
+
+@dataclass(frozen=True)
+class Change:
+    """The new mark and the count delta (-1, 0 or +1) it causes."""
+
+    mark: Mark
+    delta: int
+
+
+def apply(current: Mark | None, *, present: bool, ms: int, event_id: str) -> Change | None:
+    """Last writer wins by ``(ms, event_id)``; None when the event is not newer."""
+    if current is not None and (ms, event_id) <= (current.ms, current.event_id):
+        return None
+    was = current is not None and current.present
+    # since_ms moves only when the mark becomes present (a save's or comment's time).
+    since = current.since_ms if current is not None and (was or not present) else ms
+    return Change(Mark(present, ms, event_id, since), int(present) - int(was))
+
+
+def empty_counts() -> list[int]:
+    return [0] * len(COUNTERS)
+
+
+def counts_from_marks(marks: dict[tuple[str, str, str], Mark]) -> dict[str, list[int]]:
+    """Recompute every post's counts from its marks (after recovery)."""
+    counts: dict[str, list[int]] = {}
+    for (post_id, tag, _member), mark in marks.items():
+        if mark.present:
+            vector = counts.setdefault(post_id, empty_counts())
+            vector[INDEX[KIND_OF_TAG[tag]]] += 1
+    return counts
+
+
+def counts_dict(vector: list[int]) -> dict[str, int]:
+    return dict(zip(COUNTERS, vector, strict=True))
+
+
+def new_comment_id(now_ms: int) -> str:
+    """A comment id that sorts by creation time (13 hex digits of ms + randomness)."""
+    return f"{now_ms:013x}{uuid.uuid4().hex[:12]}"
+
+
+def encode_cursor(last_id: str) -> str:
+    """An opaque cursor: the last id of a page, url-safe."""
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The id a cursor stands for; ValueError when it was not made by ``encode_cursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = raw.decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("malformed cursor") from exc
+    if not value or len(value) > 256:
+        raise ValueError("malformed cursor")
+    return value
+
+
+def merge_pending_like(liked_in_view: bool, pending: str | None) -> bool:
+    """Read your own writes: a fresh like/unlike marker wins over the projected state."""
+    if pending is None:
+        return liked_in_view
+    return pending == "1"
+
+
+def adjust_likes(likes: int, liked_in_view: bool, pending: str | None) -> int:
+    """The viewer's own pending like or unlike, reflected in the count they see."""
+    if pending is None:
+        return likes
+    wanted = pending == "1"
+    if wanted and not liked_in_view:
+        return likes + 1
+    if not wanted and liked_in_view:
+        return max(0, likes - 1)
+    return likes
+
+
+def lifecycle_after(current: str | None, *, deleted: bool) -> str | None:
+    """A post's next lifecycle state for the counters; None when nothing changes.
+
+    Deletion is final: a replayed or late post_created never revives a deleted post.
+    """
+    if current == DELETED:
+        return None
+    if deleted:
+        return DELETED
+    return LIVE if current is None else None

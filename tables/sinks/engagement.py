@@ -1,0 +1,181 @@
+"""Project engagement to Redis (serving) and Cassandra (durable); every write is absolute.
+
+Counts are written as absolute values (HSET, ``UPDATE … SET likes = ?``), one
+Cassandra write per changed post per flush; the likers set gets SADD/SREM of each
+changed member's current state. Comments and saves are upserts and deletes that carry
+the event time as their write timestamp, so a replay can never resurrect a deleted one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from domain.engagement import COUNTERS, counts_dict
+from tables.sinks.connections import Connections
+
+_UPDATE_STATS = (
+    "UPDATE post_stats SET likes = ?, comments = ?, saves = ?, shares = ?, updated_at = ? "
+    "WHERE post_id = ?"
+)
+_DELETE_STATS = "DELETE FROM post_stats WHERE post_id = ?"
+_INSERT_COMMENT = (
+    "INSERT INTO comments_by_post (post_id, comment_id, user_id, text, created_at) "
+    "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?"
+)
+_DELETE_COMMENT = (
+    "DELETE FROM comments_by_post USING TIMESTAMP ? WHERE post_id = ? AND comment_id = ?"
+)
+_INSERT_SAVE = (
+    "INSERT INTO saves_by_user (user_id, post_id, saved_at) VALUES (?, ?, ?) USING TIMESTAMP ?"
+)
+_DELETE_SAVE = "DELETE FROM saves_by_user USING TIMESTAMP ? WHERE user_id = ? AND post_id = ?"
+
+# Redis pipeline chunk: big enough to amortise round trips, small enough to stay responsive.
+_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class CommentWrite:
+    post_id: str
+    comment_id: str
+    present: bool
+    ms: int
+    user_id: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class SaveWrite:
+    user_id: str
+    post_id: str
+    present: bool
+    ms: int
+    saved_ms: int
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+async def write_post_counts(
+    conn: Connections,
+    live: Mapping[str, Sequence[int]],
+    deleted: Sequence[str],
+    likers: Mapping[str, Mapping[str, bool]],
+    *,
+    now_ms: int,
+) -> int:
+    """Flush absolute counts and likers; returns the number of Cassandra writes."""
+    redis, keys = conn.redis(), conn.keys
+    ops: list[tuple[str, tuple[object, ...]]] = []
+    for post_id, vector in live.items():
+        ops.append(("hset", (keys.post_stats(post_id), counts_dict(list(vector)))))
+    for post_id, members in likers.items():
+        added = [user for user, liked in members.items() if liked]
+        removed = [user for user, liked in members.items() if not liked]
+        if added:
+            ops.append(("sadd", (keys.post_likers(post_id), *added)))
+        if removed:
+            ops.append(("srem", (keys.post_likers(post_id), *removed)))
+    for post_id in deleted:
+        ops.append(("delete", (keys.post_stats(post_id), keys.post_likers(post_id))))
+    for start in range(0, len(ops), _CHUNK):
+        async with redis.pipeline(transaction=False) as pipe:
+            for name, args in ops[start : start + _CHUNK]:
+                if name == "hset":
+                    pipe.hset(args[0], mapping=args[1])  # type: ignore[arg-type]
+                else:
+                    getattr(pipe, name)(*args)
+            await pipe.execute()
+    db = await conn.db()
+    updated = _dt(now_ms)
+    await db.execute_many(
+        _UPDATE_STATS, [(*vector, updated, post_id) for post_id, vector in live.items()]
+    )
+    await db.execute_many(_DELETE_STATS, [(post_id,) for post_id in deleted])
+    return len(live) + len(deleted)
+
+
+async def write_comments(conn: Connections, writes: Sequence[CommentWrite]) -> None:
+    if not writes:
+        return
+    db = await conn.db()
+    await asyncio.gather(
+        db.execute_many(
+            _INSERT_COMMENT,
+            [
+                (w.post_id, w.comment_id, w.user_id, w.text, _dt(w.ms), w.ms * 1000)
+                for w in writes
+                if w.present
+            ],
+        ),
+        db.execute_many(
+            _DELETE_COMMENT,
+            [(w.ms * 1000, w.post_id, w.comment_id) for w in writes if not w.present],
+        ),
+    )
+
+
+async def write_saves(conn: Connections, writes: Sequence[SaveWrite]) -> None:
+    if not writes:
+        return
+    db = await conn.db()
+    await asyncio.gather(
+        db.execute_many(
+            _INSERT_SAVE,
+            [(w.user_id, w.post_id, _dt(w.saved_ms), w.ms * 1000) for w in writes if w.present],
+        ),
+        db.execute_many(
+            _DELETE_SAVE, [(w.ms * 1000, w.user_id, w.post_id) for w in writes if not w.present]
+        ),
+    )
+    redis, keys = conn.redis(), conn.keys
+    async with redis.pipeline(transaction=False) as pipe:
+        for w in writes:
+            if w.present:
+                pipe.zadd(keys.saved(w.user_id), {w.post_id: w.saved_ms})
+            else:
+                pipe.zrem(keys.saved(w.user_id), w.post_id)
+        await pipe.execute()
+
+
+async def rebuild_engagement(conn: Connections) -> int:
+    """Refill cached counts and saved lists from Cassandra; returns keys written.
+
+    The likers sets are re-projected by the worker from its table after every
+    recovery (a worker restart rebuilds them).
+    """
+    db = await conn.db()
+    redis, keys = conn.redis(), conn.keys
+    loop = asyncio.get_running_loop()
+    columns = ", ".join(COUNTERS)
+    stats = await loop.run_in_executor(
+        None,
+        lambda: list(db.session.execute(f"SELECT post_id, {columns} FROM post_stats", timeout=60)),
+    )
+    saves = await loop.run_in_executor(
+        None,
+        lambda: list(
+            db.session.execute("SELECT user_id, post_id, saved_at FROM saves_by_user", timeout=60)
+        ),
+    )
+    written = 0
+    for start in range(0, max(len(stats), len(saves)), _CHUNK):
+        async with redis.pipeline(transaction=False) as pipe:
+            for row in stats[start : start + _CHUNK]:
+                pipe.hset(
+                    keys.post_stats(row.post_id),
+                    mapping={name: int(getattr(row, name) or 0) for name in COUNTERS},
+                )
+                written += 1
+            for row in saves[start : start + _CHUNK]:
+                pipe.zadd(
+                    keys.saved(row.user_id),
+                    {row.post_id: int(row.saved_at.timestamp() * 1000) if row.saved_at else 0},
+                )
+                written += 1
+            await pipe.execute()
+    return written

@@ -1,0 +1,227 @@
+"""Story reads: trays, an author's stories, one story and its viewers, from Redis.
+
+Every read re-applies the rules of ``domain.stories`` at ``now``: a story past 24 h
+from its ``occurred_at`` is never returned whatever the worker has or has not swept,
+a close-friends story does not exist for anyone else, and blocks hide both ways.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+
+import orjson
+import redis.asyncio as aioredis
+
+from api.errors import ApiError
+from api.readers.media import read_media_many
+from domain.stories import (
+    TrayCandidate,
+    expires_at_ms,
+    is_live,
+    live_since_ms,
+    may_see,
+    order_tray,
+)
+from schemas.redis_keys import RedisKeys
+from schemas.views import (
+    MediaPublic,
+    StoryPublic,
+    StoryViewerPublic,
+    StoryViewersPage,
+    TrayEntryPublic,
+    TrayPage,
+)
+
+
+def encode_cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> object:
+    try:
+        return orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
+        raise ApiError(400, "bad_request", "invalid cursor") from exc
+
+
+async def read_tray(
+    redis: aioredis.Redis,
+    keys: RedisKeys,
+    *,
+    viewer_id: str,
+    now: int,
+    limit: int,
+    cursor: str | None,
+) -> TrayPage:
+    """The viewer's tray: authors with a live story for them, in tray order."""
+    offset = 0
+    if cursor is not None:
+        decoded = decode_cursor(cursor)
+        if not isinstance(decoded, int) or decoded < 0:
+            raise ApiError(400, "bad_request", "invalid cursor")
+        offset = decoded
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrangebyscore(
+            keys.story_tray(viewer_id), f"({live_since_ms(now)}", "+inf", withscores=True
+        )
+        pipe.hgetall(keys.stories_seen(viewer_id))
+        pipe.smembers(keys.blocked(viewer_id))
+        pipe.smembers(keys.close_friend_of(viewer_id))
+        entries, seen, blocked, close = await pipe.execute()
+    entries = [(a, int(score)) for a, score in entries if a not in blocked]
+    if not entries:
+        return TrayPage(data=[])
+    # Follows and close friendship are read now, so an unfollow or a removal from
+    # close friends applies at once.
+    following = await redis.smismember(keys.following(viewer_id), [a for a, _ in entries])
+    candidates = [
+        TrayCandidate(
+            author_id=author,
+            latest_ms=latest,
+            seen_up_to_ms=int(seen[author]) if author in seen else None,
+            close_friend=author in close,
+        )
+        for (author, latest), follows in zip(entries, following, strict=True)
+        if follows
+    ]
+    ordered = order_tray(candidates, now)
+    page = ordered[offset : offset + limit]
+    more = offset + limit < len(ordered)
+    return TrayPage(
+        data=[
+            TrayEntryPublic(
+                author_id=e.author_id,
+                latest_story_at=e.latest_ms,
+                has_unseen=e.has_unseen,
+                close_friend=e.close_friend,
+            )
+            for e in page
+        ],
+        next_cursor=encode_cursor(offset + limit) if more else None,
+    )
+
+
+async def _visible(
+    redis: aioredis.Redis,
+    keys: RedisKeys,
+    *,
+    viewer_id: str,
+    author_id: str,
+    story_ids: Sequence[str],
+    now: int,
+) -> list[StoryPublic]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for story_id in story_ids:
+            pipe.hgetall(keys.story(story_id))
+        pipe.sismember(keys.close_friends(author_id), viewer_id)
+        pipe.sismember(keys.blocked(viewer_id), author_id)
+        pipe.hget(keys.stories_seen(viewer_id), author_id)
+        *cards, close_friend, blocked, seen_up_to = await pipe.execute()
+    visible = []
+    for story_id, card in zip(story_ids, cards, strict=True):
+        if not card or card.get("author_id") != author_id:
+            continue  # deleted (or expired) meanwhile
+        created_ms = int(card["created_ms"])
+        close_only = card.get("close_friends_only") == "1"
+        if not is_live(created_ms, now) or not may_see(
+            viewer_id=viewer_id,
+            author_id=author_id,
+            close_friends_only=close_only,
+            viewer_is_close_friend=bool(close_friend),
+            blocked=bool(blocked),
+        ):
+            continue
+        visible.append((story_id, created_ms, close_only, card.get("media_id", "")))
+    media = await read_media_many(redis, keys, [m for *_, m in visible if m])
+    return [
+        StoryPublic(
+            story_id=story_id,
+            author_id=author_id,
+            created_at=created_ms,
+            expires_at=expires_at_ms(created_ms),
+            close_friends_only=close_only,
+            seen=seen_up_to is not None and created_ms <= int(seen_up_to),
+            media=media[media_id][1]
+            if media_id in media
+            else MediaPublic(media_id=media_id, kind="photo", state="pending"),
+        )
+        for story_id, created_ms, close_only, media_id in visible
+    ]
+
+
+async def read_author_stories(
+    redis: aioredis.Redis, keys: RedisKeys, *, viewer_id: str, author_id: str, now: int
+) -> list[StoryPublic]:
+    """The author's live stories the viewer may see, oldest first (play order)."""
+    story_ids = await redis.zrangebyscore(
+        keys.author_stories(author_id), f"({live_since_ms(now)}", "+inf"
+    )
+    if not story_ids:
+        return []
+    return await _visible(
+        redis, keys, viewer_id=viewer_id, author_id=author_id, story_ids=story_ids, now=now
+    )
+
+
+async def read_story(
+    redis: aioredis.Redis, keys: RedisKeys, *, viewer_id: str, story_id: str, now: int
+) -> StoryPublic | None:
+    """One story, or None when it is gone or hidden from this viewer."""
+    author_id = await redis.hget(keys.story(story_id), "author_id")
+    if author_id is None:
+        return None
+    found = await _visible(
+        redis, keys, viewer_id=viewer_id, author_id=author_id, story_ids=[story_id], now=now
+    )
+    return found[0] if found else None
+
+
+async def read_viewers(
+    redis: aioredis.Redis,
+    keys: RedisKeys,
+    *,
+    viewer_id: str,
+    story_id: str,
+    now: int,
+    limit: int,
+    cursor: str | None,
+) -> StoryViewersPage | None:
+    """Who watched the story, newest first; None unless the viewer is its (live) author."""
+    card = await redis.hmget(keys.story(story_id), "author_id", "created_ms")
+    author_id, created = card
+    if author_id != viewer_id or created is None or not is_live(int(created), now):
+        return None
+    max_score: str = "+inf"
+    after: tuple[int, str] | None = None
+    if cursor is not None:
+        decoded = decode_cursor(cursor)
+        if not (isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[0], int)):
+            raise ApiError(400, "bad_request", "invalid cursor")
+        after = (decoded[0], str(decoded[1]))
+        max_score = str(after[0])
+    async with redis.pipeline(transaction=False) as pipe:
+        # Viewers sharing the cursor's millisecond are skipped by member below; fetch
+        # enough extra to cover them.
+        pipe.zrevrangebyscore(
+            keys.story_viewers(story_id),
+            max_score,
+            "-inf",
+            start=0,
+            num=limit + 101,
+            withscores=True,
+        )
+        pipe.get(keys.story_views(story_id))
+        rows, count = await pipe.execute()
+    viewers = [(member, int(score)) for member, score in rows]
+    if after is not None:
+        # ZREVRANGE order: score desc, then member desc.
+        viewers = [(m, s) for m, s in viewers if s < after[0] or (s == after[0] and m < after[1])]
+    page, more = viewers[:limit], len(viewers) > limit
+    return StoryViewersPage(
+        story_id=story_id,
+        count=int(count or 0),
+        data=[StoryViewerPublic(user_id=m, viewed_at=s) for m, s in page],
+        next_cursor=encode_cursor([page[-1][1], page[-1][0]]) if more and page else None,
+    )

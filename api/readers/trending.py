@@ -1,0 +1,88 @@
+"""Trending reads: the per-window lists, recounted exactly at read time, and tag pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+
+import orjson
+import redis.asyncio as aioredis
+
+from api.deps import AppState
+from api.errors import ApiError
+from api.readers.posts import hydrate_posts
+from domain.trending import rank_tags, window_start_ms
+from schemas.redis_keys import RedisKeys
+from schemas.views import (
+    HashtagPostsPage,
+    TrendingHashtagPublic,
+    TrendingHashtagsPublic,
+)
+
+# The worker's list can be one recount behind; re-rank a few more than asked so a tag
+# that just slipped below the cut-off can still be replaced by the next one.
+_OVERFETCH = 20
+
+_FIRST_PAGE = "SELECT created_at, post_id, author_id FROM posts_by_hashtag WHERE tag = ? LIMIT ?"
+_NEXT_PAGE = (
+    "SELECT created_at, post_id, author_id FROM posts_by_hashtag "
+    "WHERE tag = ? AND (created_at, post_id) < (?, ?) LIMIT ?"
+)
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+async def read_trending(
+    redis: aioredis.Redis, keys: RedisKeys, *, window: str, limit: int, now: int
+) -> TrendingHashtagsPublic:
+    """Top tags of a window; each count is the exact distinct-user count at ``now``."""
+    listed = await redis.zrevrange(keys.trending(window), 0, limit + _OVERFETCH - 1)
+    start = window_start_ms(window, now)
+    async with redis.pipeline(transaction=False) as pipe:
+        for tag in listed:
+            pipe.zcount(keys.hashtag_users(tag), f"({start}", "+inf")
+        counts = await pipe.execute()
+    ranked = rank_tags(dict(zip(listed, counts, strict=True)), limit)
+    return TrendingHashtagsPublic(
+        window=window, data=[TrendingHashtagPublic(tag=t, count=c) for t, c in ranked]
+    )
+
+
+def encode_cursor(created_ms: int, post_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([created_ms, post_id])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        created_ms, post_id = orjson.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        return int(created_ms), str(post_id)
+    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise ApiError(400, "bad_request", "invalid cursor") from exc
+
+
+async def read_tag_posts(
+    state: AppState, *, viewer_id: str, tag: str, cursor: str | None, limit: int
+) -> HashtagPostsPage:
+    """A tag's posts, newest first, hydrated (and filtered) like every other post list."""
+    if cursor is None:
+        rows = await state.db.execute(_FIRST_PAGE, (tag, limit + 1))
+    else:
+        created_ms, post_id = decode_cursor(cursor)
+        after = datetime.fromtimestamp(created_ms / 1000, UTC)
+        rows = await state.db.execute(_NEXT_PAGE, (tag, after, post_id, limit + 1))
+    page, more = rows[:limit], len(rows) > limit
+    # Posts hidden from this viewer (blocked, not ready) leave a short page, never a gap
+    # in the cursor: it follows the tag's own rows.
+    data = await hydrate_posts(state, viewer_id, [row.post_id for row in page])
+    next_cursor = encode_cursor(_ms(page[-1].created_at), page[-1].post_id) if more else None
+    return HashtagPostsPage(tag=tag, data=data, next_cursor=next_cursor)
+
+
+def _ms(value: datetime) -> int:
+    # The driver returns naive UTC datetimes.
+    return int(value.replace(tzinfo=UTC).timestamp() * 1000)

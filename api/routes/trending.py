@@ -1,0 +1,49 @@
+"""Trending hashtags and tag pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import CurrentUser, StateDep
+from api.errors import ApiError
+from api.readers.trending import now_ms, read_tag_posts, read_trending
+from domain.trending import normalize_tag, parse_hashtags
+from schemas.views import ErrorPublic, HashtagPostsPage, TrendingHashtagsPublic
+
+router = APIRouter(tags=["trending"])
+
+_ERRORS = {401: {"model": ErrorPublic}, 422: {"model": ErrorPublic}}
+MAX_TRENDING = 100
+MAX_PAGE = 100
+
+
+@router.get("/trending/hashtags", response_model=TrendingHashtagsPublic, responses=_ERRORS)
+async def read_trending_hashtags(
+    state: StateDep,
+    viewer: CurrentUser,
+    window: Annotated[Literal["1h", "24h", "7d"], Query(description="sliding window")] = "1h",
+    limit: Annotated[int, Query(ge=1, le=MAX_TRENDING)] = 10,
+) -> TrendingHashtagsPublic:
+    """Tags with the most distinct posting users over a sliding window."""
+    return await read_trending(state.redis, state.keys, window=window, limit=limit, now=now_ms())
+
+
+@router.get(
+    "/hashtags/{tag}/posts",
+    response_model=HashtagPostsPage,
+    responses={**_ERRORS, 400: {"model": ErrorPublic}},
+)
+async def read_hashtag_posts(
+    tag: str,
+    state: StateDep,
+    viewer: CurrentUser,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+) -> HashtagPostsPage:
+    """A hashtag's recent posts, newest first."""
+    parsed = parse_hashtags("#" + tag.lstrip("#"))
+    if len(parsed) != 1 or parsed[0] != normalize_tag(tag.lstrip("#")):
+        raise ApiError(422, "invalid_request", f"not a hashtag: {tag!r}")
+    return await read_tag_posts(state, viewer_id=viewer, tag=parsed[0], cursor=cursor, limit=limit)

@@ -1,0 +1,225 @@
+"""``photostream bench stories``: tray reads at 64 concurrent clients, 500 followed authors.
+
+Against the real services, in a throw-away namespace:
+
+1. ``--viewers`` viewers each follow the same ``--authors`` authors (the graph is
+   written the way the graph agent writes it: Cassandra ``followers`` rows and Redis
+   ``following`` sets); a share of the authors count each viewer as a close friend.
+2. One story per author is produced; the worker fans each out to its followers'
+   trays. Reported: time until every tray is complete, and tray writes/s.
+3. A share of the stories are watched, so trays mix seen and unseen entries.
+4. ``--clients`` concurrent HTTP clients read ``GET /v1/stories/tray`` for
+   ``--seconds``; the reference is the same number of asyncio tasks doing the raw,
+   pipelined Redis reads of the same keys (what the reader fetches, without HTTP,
+   JSON or ordering), measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import click
+import httpx
+
+from bench.harness import BenchNamespace, percentile
+from domain.stories import live_since_ms
+from schemas.events import make_event
+from schemas.redis_keys import RedisKeys
+
+
+async def _seed_graph(
+    ns: BenchNamespace, viewers: list[str], authors: list[str], rng: random.Random
+) -> None:
+    from clients.cassandra import open_db
+    from clients.redis import connect
+
+    db = await open_db(ns.settings)
+    await db.execute_many(
+        "INSERT INTO followers (user_id, follower_id, since) VALUES (?, ?, toTimestamp(now()))",
+        [(a, v) for a in authors for v in viewers],
+        concurrency=128,
+    )
+    db.close()
+    redis = connect(ns.settings)
+    keys = RedisKeys(ns.name)
+    async with redis.pipeline(transaction=False) as pipe:
+        for v in viewers:
+            pipe.sadd(keys.following(v), *authors)
+        for a in authors:
+            close = [v for v in viewers if rng.random() < 0.05]
+            if close:
+                # Both directions, as the graph agent and the close-friends index write them.
+                pipe.sadd(keys.close_friends(a), *close)
+                for v in close:
+                    pipe.sadd(keys.close_friend_of(v), a)
+        await pipe.execute()
+    await redis.aclose()
+
+
+async def _tray_sizes(ns: BenchNamespace, viewers: list[str]) -> int:
+    from clients.redis import connect
+
+    redis = connect(ns.settings)
+    keys = RedisKeys(ns.name)
+    async with redis.pipeline(transaction=False) as pipe:
+        for v in viewers:
+            pipe.zcard(keys.story_tray(v))
+        sizes = await pipe.execute()
+    await redis.aclose()
+    return sum(sizes)
+
+
+async def _load(worker_fn, clients: int, seconds: float) -> tuple[list[float], int]:  # type: ignore[no-untyped-def]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(i: int) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            ok = await worker_fn(i)
+            latencies.append((time.perf_counter() - start) * 1000)
+            errors += 0 if ok else 1
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return latencies, errors
+
+
+async def _http_reads(
+    url: str, tokens: list[str], clients: int, seconds: float
+) -> tuple[list[float], int, int]:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    sizes: list[int] = []
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+
+        async def one(i: int) -> bool:
+            r = await http.get(
+                "/v1/stories/tray",
+                params={"limit": 500},
+                headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+            )
+            if r.status_code == 200 and len(sizes) < 10:
+                sizes.append(len(r.json()["data"]))
+            return r.status_code == 200
+
+        for i in range(clients):  # warm-up: connections and code paths
+            await one(i)
+        latencies, errors = await _load(one, clients, seconds)
+    return latencies, errors, (sizes[0] if sizes else 0)
+
+
+async def _raw_reads(
+    ns: BenchNamespace, viewers: list[str], clients: int, seconds: float
+) -> list[float]:
+    from clients.redis import connect
+
+    redis = connect(ns.settings)
+    keys = RedisKeys(ns.name)
+
+    async def one(i: int) -> bool:
+        viewer = viewers[i % len(viewers)]
+        now = int(time.time() * 1000)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(
+                keys.story_tray(viewer), f"({live_since_ms(now)}", "+inf", withscores=True
+            )
+            pipe.hgetall(keys.stories_seen(viewer))
+            pipe.smembers(keys.blocked(viewer))
+            pipe.smembers(keys.close_friend_of(viewer))
+            entries, *_ = await pipe.execute()
+        await redis.smismember(keys.following(viewer), [a for a, _ in entries])
+        return True
+
+    latencies, _ = await _load(one, clients, seconds)
+    await redis.aclose()
+    return latencies
+
+
+@click.command()
+@click.option("--viewers", default=64, show_default=True)
+@click.option("--authors", default=500, show_default=True, help="Authors every viewer follows.")
+@click.option("--clients", default=64, show_default=True, help="Concurrent readers.")
+@click.option("--seconds", default=10.0, show_default=True, help="Duration of each read run.")
+@click.option("--seen-share", default=0.3, show_default=True, help="Stories already watched.")
+def stories(viewers: int, authors: int, clients: int, seconds: float, seen_share: float) -> None:
+    """Tray read p50/p99 over HTTP vs raw pipelined Redis reads of the same keys."""
+    from api.auth import issue_token, load_secret
+    from clients.kafka import EventProducer
+
+    rng = random.Random(5)
+    viewer_ids = [f"v{i}" for i in range(viewers)]
+    author_ids = [f"a{i}" for i in range(authors)]
+    with BenchNamespace() as ns:
+        started = time.perf_counter()
+        asyncio.run(_seed_graph(ns, viewer_ids, author_ids, rng))
+        click.echo(
+            f"graph: {viewers} viewers x {authors} authors in {time.perf_counter() - started:.1f} s"
+        )
+        ns.start_worker()
+        producer = EventProducer(ns.settings)
+        now = time.time()
+        story_ids = []
+        for i, author in enumerate(author_ids):
+            story_id = f"s{i}"
+            story_ids.append((author, story_id))
+            producer.send(
+                make_event(
+                    "story_created",
+                    user_id=author,
+                    story_id=story_id,
+                    media_id=f"m{i}",
+                    close_friends_only=rng.random() < 0.1,
+                    occurred_at=time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - rng.uniform(0, 20 * 3600))
+                    ),
+                )
+            )
+        producer.flush()
+        fan_start = time.perf_counter()
+        expected = None
+        last, stable_since = -1, time.perf_counter()
+        # Complete when the tray total stops growing for 3 s (close-friends-only stories
+        # reach only close friends, so the exact total is what the worker computes).
+        while True:
+            total = asyncio.run(_tray_sizes(ns, viewer_ids))
+            if total != last:
+                last, stable_since = total, time.perf_counter()
+            elif total > 0 and time.perf_counter() - stable_since > 3:
+                break
+            time.sleep(0.2)
+        fan_s = stable_since - fan_start
+        expected = last
+        for v in viewer_ids:
+            for author, story_id in story_ids:
+                if rng.random() < seen_share:
+                    producer.send(
+                        make_event("story_viewed", user_id=v, story_id=story_id, owner_id=author)
+                    )
+        producer.flush()
+        producer.close()
+
+        url = ns.start_api()
+        secret = load_secret(ns.settings)
+        tokens = [issue_token(v, secret=secret, ttl_s=3600) for v in viewer_ids]
+        http_lat, errors, tray_size = asyncio.run(_http_reads(url, tokens, clients, seconds))
+        raw_lat = asyncio.run(_raw_reads(ns, viewer_ids, clients, seconds))
+
+    click.echo("")
+    click.echo(f"{'figure':<40}{'value':>12}   reference (same run)")
+    click.echo(
+        f"{'fan-out: tray entries written':<40}{expected:>12,}   "
+        f"in {fan_s:.1f} s = {expected / max(fan_s, 1e-9):,.0f} tray writes/s ({authors} stories)"
+    )
+    click.echo(f"{'tray size read (authors)':<40}{tray_size:>12}")
+    for q in (50, 99):
+        click.echo(
+            f"{f'tray read p{q}, {clients} clients, HTTP':<40}{percentile(http_lat, q):>9.1f} ms   "
+            f"raw pipelined Redis reads of the same keys: {percentile(raw_lat, q):.1f} ms"
+        )
+    click.echo(
+        f"{'tray reads/s':<40}{len(http_lat) / seconds:>12,.0f}   "
+        f"raw Redis: {len(raw_lat) / seconds:,.0f}/s; errors {errors}"
+    )

@@ -1,0 +1,129 @@
+"""Story lifetime, visibility and tray order."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.stories import (
+    MAX_LIVE_STORIES_PER_AUTHOR,
+    STORY_TTL_MS,
+    LiveStory,
+    TrayCandidate,
+    add_story,
+    expired_stories,
+    is_live,
+    latest_visible_ms,
+    may_see,
+    order_tray,
+    remove_story,
+)
+
+NOW = 1_800_000_000_000
+H = 3_600_000
+
+
+def test_story_is_live_for_exactly_24_hours() -> None:
+    assert is_live(NOW - STORY_TTL_MS + 1, NOW)
+    assert not is_live(NOW - STORY_TTL_MS, NOW)
+    assert not is_live(NOW - 25 * H, NOW)
+
+
+def test_close_friends_only_story_is_hidden_from_others() -> None:
+    common = {"viewer_id": "v", "author_id": "a", "blocked": False}
+    assert not may_see(close_friends_only=True, viewer_is_close_friend=False, **common)
+    assert may_see(close_friends_only=True, viewer_is_close_friend=True, **common)
+    assert may_see(close_friends_only=False, viewer_is_close_friend=False, **common)
+
+
+def test_blocked_viewer_sees_nothing_but_the_author_sees_everything() -> None:
+    assert not may_see(
+        viewer_id="v",
+        author_id="a",
+        close_friends_only=False,
+        viewer_is_close_friend=True,
+        blocked=True,
+    )
+    assert may_see(
+        viewer_id="a",
+        author_id="a",
+        close_friends_only=True,
+        viewer_is_close_friend=False,
+        blocked=False,
+    )
+
+
+def test_add_story_is_idempotent_ordered_and_keeps_expired_for_the_sweeper() -> None:
+    old = LiveStory("old", NOW - 25 * H, False)
+    s1 = LiveStory("s1", NOW - 2 * H, False)
+    s2 = LiveStory("s2", NOW - H, True)
+    stories = add_story([old, s2], s1)
+    assert stories == [old, s1, s2]
+    assert add_story(stories, s1) == stories
+    assert remove_story(stories, "old") == [s1, s2]
+    assert expired_stories(stories, NOW) == [old]
+
+
+def test_add_story_is_bounded() -> None:
+    stories: list[LiveStory] = []
+    for i in range(MAX_LIVE_STORIES_PER_AUTHOR + 5):
+        stories = add_story(stories, LiveStory(f"s{i}", NOW - H + i, False))
+    assert len(stories) == MAX_LIVE_STORIES_PER_AUTHOR
+    assert stories[0].story_id == "s5"
+
+
+def test_row_round_trip() -> None:
+    story = LiveStory("s", NOW, True)
+    assert LiveStory.from_row(story.to_row()) == story
+
+
+def test_expired_stories_are_the_ones_past_24_hours() -> None:
+    stories = [LiveStory("a", NOW - 24 * H, False), LiveStory("b", NOW - 23 * H, False)]
+    assert [s.story_id for s in expired_stories(stories, NOW)] == ["a"]
+
+
+def test_latest_visible_depends_on_close_friendship() -> None:
+    stories = [LiveStory("pub", NOW - 2 * H, False), LiveStory("cf", NOW - H, True)]
+    assert latest_visible_ms(stories, close_friend=True, now_ms=NOW) == NOW - H
+    assert latest_visible_ms(stories, close_friend=False, now_ms=NOW) == NOW - 2 * H
+    only_cf = [LiveStory("cf", NOW - H, True)]
+    assert latest_visible_ms(only_cf, close_friend=False, now_ms=NOW) is None
+    assert latest_visible_ms(only_cf, close_friend=True, now_ms=NOW + STORY_TTL_MS) is None
+
+
+def test_tray_orders_close_friends_then_unseen_then_recency() -> None:
+    entries = [
+        TrayCandidate("seen_new", NOW - 1, NOW - 1, False),
+        TrayCandidate("unseen_old", NOW - 5 * H, None, False),
+        TrayCandidate("unseen_new", NOW - H, NOW - 2 * H, False),
+        TrayCandidate("cf_seen", NOW - 6 * H, NOW - 6 * H, True),
+        TrayCandidate("cf_unseen", NOW - 7 * H, None, True),
+        TrayCandidate("expired", NOW - 25 * H, None, True),
+    ]
+    assert [e.author_id for e in order_tray(entries, NOW)] == [
+        "cf_unseen",
+        "cf_seen",
+        "unseen_new",
+        "unseen_old",
+        "seen_new",
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(NOW - 30 * H, NOW),
+            st.one_of(st.none(), st.integers(NOW - 30 * H, NOW)),
+            st.booleans(),
+        ),
+        max_size=30,
+    )
+)
+def test_tray_never_serves_expired_and_groups_stay_contiguous(
+    rows: list[tuple[int, int | None, bool]],
+) -> None:
+    entries = [TrayCandidate(f"a{i}", *row) for i, row in enumerate(rows)]
+    tray = order_tray(entries, NOW)
+    assert all(is_live(e.latest_ms, NOW) for e in tray)
+    groups = [(not e.close_friend, not e.has_unseen) for e in tray]
+    assert groups == sorted(groups)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from agents import users
+from agents import engagement, feeds, graph, media, posts, stories, trending, users
 
-__all__ = ["users"]
+__all__ = ["engagement", "feeds", "graph", "media", "posts", "stories", "trending", "users"]

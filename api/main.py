@@ -15,7 +15,18 @@ from fastapi import APIRouter, FastAPI
 from api import errors
 from api.auth import load_secret
 from api.deps import AppState
-from api.routes import files, health, media, trending, users
+from api.routes import (
+    engagement,
+    feed,
+    files,
+    graph,
+    health,
+    media,
+    posts,
+    stories,
+    trending,
+    users,
+)
 from clients import cassandra as cassandra_client
 from clients import redis as redis_client
 from clients.kafka import EventProducer
@@ -30,8 +41,14 @@ API_PREFIX = "/v1"
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
+    # Before users: /users/me/saved must not be read as a user id.
+    router.include_router(engagement.router)
     router.include_router(users.router)
+    router.include_router(feed.router)
+    router.include_router(posts.router)
+    router.include_router(graph.router)
     router.include_router(media.router)
+    router.include_router(stories.router)
     router.include_router(trending.router)
     return router
 

@@ -9,11 +9,13 @@ an sRGB ICC profile, ~4 MB), each in a fresh process so its peak RSS is its own:
 
 Times are CPU milliseconds per upload in the worker process (Pillow's work here is
 single-threaded, so that is the cost per core), medians over ``--runs`` after a warm-up.
-``throughput`` then runs the pipeline in one process per core to show uploads/s per machine.
+``throughput`` then runs the pipeline through the worker's own photo pool (``media.pool``, one
+process per core) to show uploads/s per machine and the peak RSS of each pool process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import multiprocessing as mp
@@ -152,17 +154,35 @@ def _scenario_worker(name: str, data: bytes, runs: int, warmup: int) -> dict[str
     }
 
 
-def _one_upload(data: bytes) -> int:
-    return len(_pipeline(data))
+def _throughput(data: bytes, workers: int, uploads: int) -> tuple[float, dict[int, float], float]:
+    """Uploads/s through the worker's own photo pool, its processes' peak RSS, ours."""
+    return asyncio.run(_pool_throughput(data, workers, uploads))
 
 
-def _throughput(data: bytes, workers: int, uploads: int) -> float:
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        list(pool.map(_one_upload, [data] * workers))  # warm every worker
+async def _pool_throughput(
+    data: bytes, workers: int, uploads: int
+) -> tuple[float, dict[int, float], float]:
+    from media.photo import process_photo
+    from media.pool import ProcessPool
+
+    baseline = _rss_mb()
+    pool = ProcessPool(workers, name="photo", memory_limit_mb=1024)
+    try:
+
+        async def one() -> int:
+            result = await pool.run(
+                process_photo, data, timeout_s=120, max_pixels=DEFAULT_MAX_PIXELS
+            )
+            return len(result.variants)
+
+        await asyncio.gather(*(one() for _ in range(workers)))  # warm every process
         start = time.perf_counter()
-        list(pool.map(_one_upload, [data] * uploads))
-        return uploads / (time.perf_counter() - start)
+        await asyncio.gather(*(one() for _ in range(uploads)))
+        per_second = uploads / (time.perf_counter() - start)
+        # The parent holds each original and the returned variants, as the worker does.
+        return per_second, pool.peak_rss_mb(), _rss_mb() - baseline
+    finally:
+        pool.close()
 
 
 def run_media_bench(
@@ -176,7 +196,13 @@ def run_media_bench(
         with ProcessPoolExecutor(1, mp_context=ctx) as pool:
             results[name] = pool.submit(_scenario_worker, name, data, runs, warmup).result()
     cores = os.cpu_count() or 1
-    per_second = _throughput(data, cores, throughput_uploads) if throughput_uploads else 0.0
+    per_second, pool_peaks, parent_peak = 0.0, {}, 0.0
+    if throughput_uploads:
+        # In a fresh process too, so the parent's peak is what the pool costs a worker.
+        with ProcessPoolExecutor(1, mp_context=ctx) as runner:
+            per_second, pool_peaks, parent_peak = runner.submit(
+                _throughput, data, cores, throughput_uploads
+            ).result()
 
     pipeline_ms = float(results["pipeline"]["cpu_ms"])  # type: ignore[arg-type]
     figures: dict[str, object] = {
@@ -191,6 +217,8 @@ def run_media_bench(
         "pipeline_over_decode_floor": pipeline_ms / float(results["decode"]["cpu_ms"]),  # type: ignore[arg-type]
         "pipeline_peak_rss_mb": results["pipeline"]["peak_rss_mb"],
         "throughput_uploads_per_s": per_second,
+        "pool_process_peak_rss_mb": sorted(pool_peaks.values()),
+        "pool_parent_peak_rss_mb": parent_peak,  # growth over its idle RSS
     }
     if show:
         _print(figures)
@@ -237,6 +265,14 @@ def _print(figures: dict[str, object]) -> None:
         f"{figures['throughput_uploads_per_s']:.1f} uploads/s with {figures['cores']} "
         "worker processes"
     )
+    peaks = figures["pool_process_peak_rss_mb"]
+    if peaks:
+        console.print(
+            "peak RSS per photo-pool process (the worker's media.pool): "
+            + ", ".join(f"{mb:.0f} MB" for mb in peaks)  # type: ignore[attr-defined]
+            + "; the pool's parent grew by "
+            + f"{figures['pool_parent_peak_rss_mb']:.0f} MB holding originals and results"
+        )
 
 
 @click.command("media")

@@ -8,7 +8,23 @@ import click
 
 # scenario -> "module:attribute" of a click command; loaded on use.
 SCENARIOS: dict[str, tuple[str, str]] = {
+    "engagement": (
+        "bench.engagement:engagement",
+        "Exact like counts: likes/s (uniform, hot post), writes/like, freshness vs raw consumer.",
+    ),
     "media": ("bench.media:media", "Photo variants per 12 MP upload vs decode floor and naive."),
+    "feed": (
+        "bench.feed:feed",
+        "Fan-out, post-to-visible and GET /v1/feed vs redis-benchmark ZADD and naive fan-out on read.",
+    ),
+    "stories": (
+        "bench.stories:stories",
+        "Tray reads at 64 clients (500 followed authors) vs raw Redis reads of the same keys.",
+    ),
+    "trending": (
+        "bench.trending:trending",
+        "Hashtag events/s of one worker vs raw consume; post-to-trending latency.",
+    ),
 }
 
 

@@ -66,10 +66,18 @@ def to_resizable(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+# Rows scaled at a time: bounds the 32-bit temporaries to a few MB instead of 4 bytes per pixel
+# of the whole image (a 50 MP 16-bit PNG otherwise peaked near 800 MB).
+_SCALE_ROWS = 256
+
+
 def _sixteen_bit_to_l(im: Image.Image) -> Image.Image:
     # Pillow's convert("L") clips 16-bit values at 255; scale 0..65535 onto 0..255 instead.
-    wide = np.asarray(im).astype(np.uint32)
-    narrow = ((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8)
+    src = np.asarray(im)
+    narrow = np.empty(src.shape, np.uint8)
+    for top in range(0, src.shape[0], _SCALE_ROWS):
+        wide = np.clip(src[top : top + _SCALE_ROWS], 0, 65535).astype(np.uint32)
+        narrow[top : top + _SCALE_ROWS] = (wide * 255 + 32767) // 65535
     return Image.fromarray(narrow, mode="L")
 
 

@@ -15,6 +15,10 @@ class MediaError(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross process boundaries (the processing pool); rebuild from code and message.
+        return (_rebuild, (type(self), self.code, self.message))
+
 
 class MediaRejected(MediaError):
     """The input itself is unacceptable; retrying the same bytes gives the same answer.
@@ -30,3 +34,16 @@ class MediaTimeout(MediaError):
 
     def __init__(self, message: str) -> None:
         super().__init__("timeout", message)
+
+
+class MediaCrashed(MediaError):
+    """The process running a job died (a codec crash, the memory cap); code ``crashed``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("crashed", message)
+
+
+def _rebuild(cls: type[MediaError], code: str, message: str) -> MediaError:
+    if cls in (MediaTimeout, MediaCrashed):
+        return cls(message)  # type: ignore[call-arg]
+    return cls(code, message)

@@ -365,3 +365,13 @@ _STRUCTURE_WALKERS = {
     "heif": _walk_bmff,
     "avif": _walk_bmff,
 }
+
+
+def upload_kind(head: bytes) -> str:
+    """Which pipeline an upload goes to, from its first bytes: ``video`` or ``photo``.
+
+    Everything that is not recognisably a video goes to the photo path, which refuses
+    non-images with a reason, so every upload gets exactly one answer.
+    """
+    found = sniff(head)
+    return "video" if found is not None and found.kind == "video" else "photo"

@@ -354,6 +354,18 @@ def _rung_command(
     return cmd
 
 
+# Content types of the files of an HLS ladder (RFC 8216; fMP4 segments per ISO BMFF).
+HLS_CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
+}
+
+
+def hls_content_type(path: Path) -> str:
+    return HLS_CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+
+
 def master_playlist(ready: Sequence[tuple[PlannedRung, int, int, str]], fps: float) -> str:
     """The master playlist text for the rungs finished so far, lowest first."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]

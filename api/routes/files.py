@@ -13,6 +13,8 @@ router = APIRouter(tags=["media"])
 
 # Variants are immutable (new renditions get new keys), so caches may keep them a year.
 IMMUTABLE = "public, max-age=31536000, immutable"
+# A Reel's master playlist is rewritten as each rung lands: caches must revalidate it.
+REVALIDATE = "public, no-cache"
 
 
 @router.get(
@@ -30,5 +32,8 @@ async def read_file(key: str, store: StoreDep) -> Response:
     return Response(
         content=data,
         media_type=meta.content_type,
-        headers={"Cache-Control": IMMUTABLE, "ETag": f'"{meta.sha256}"'},
+        headers={
+            "Cache-Control": REVALIDATE if key.endswith("/master.m3u8") else IMMUTABLE,
+            "ETag": f'"{meta.sha256}"',
+        },
     )

@@ -7,7 +7,11 @@ event by ``occurred_at`` wins in both stores and a replay is harmless.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import orjson
+from cassandra.query import SimpleStatement
 
 from schemas.events import EventBase, MediaFailed, MediaProgress, MediaReady, MediaUploaded
 from tables.sinks.connections import Connections
@@ -16,6 +20,11 @@ from tables.sinks.scripts import HSET_IF_NEWER
 _UPLOADED = (
     "INSERT INTO media (media_id, owner_id, kind, state, object_key, content_type, size_bytes, updated_at) "
     "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) USING TIMESTAMP ?"
+)
+# A failure keeps the kind (set by the upload) and clears any partial renditions.
+_FAILED = (
+    "INSERT INTO media (media_id, owner_id, state, variants, placeholder, reason, updated_at) "
+    "VALUES (?, ?, 'failed', '[]', null, ?, ?) USING TIMESTAMP ?"
 )
 _RESULT = (
     "INSERT INTO media (media_id, owner_id, kind, state, variants, placeholder, reason, width, height, updated_at) "
@@ -44,7 +53,14 @@ def media_fields(event: EventBase) -> dict[str, str] | None:
             fields["height"] = str(event.height or "")
         return fields
     if isinstance(event, MediaFailed):
-        return {"state": "failed", "owner_id": event.user_id, "reason": event.reason}
+        # Partial renditions of a failed Reel are no longer offered.
+        return {
+            "state": "failed",
+            "owner_id": event.user_id,
+            "reason": event.reason,
+            "variants": "[]",
+            "placeholder": "",
+        }
     return None
 
 
@@ -67,6 +83,10 @@ async def write_media_state(conn: Connections, event: EventBase) -> None:
                 micros,
             ),
         )
+    elif isinstance(event, MediaFailed):
+        await conn.execute(
+            _FAILED, (event.media_id, event.user_id, event.reason, event.occurred_at, micros)
+        )
     else:
         await conn.execute(
             _RESULT,
@@ -88,3 +108,49 @@ async def write_media_state(conn: Connections, event: EventBase) -> None:
     for key, value in fields.items():
         args += [key, value]
     await conn.redis().eval(HSET_IF_NEWER, 1, conn.keys.media(event.media_id), *args)  # type: ignore[attr-defined]
+
+
+_SCAN = (
+    "SELECT media_id, owner_id, kind, state, variants, placeholder, reason, width, height, "
+    "updated_at FROM media"
+)
+# Rows per Cassandra page, written to Redis in one pipeline.
+REBUILD_PAGE = 500
+
+
+def row_fields(row: Any) -> dict[str, str]:
+    """The Redis hash fields of one ``media`` row: what the live sink left for its state."""
+    return {
+        "state": row.state or "pending",
+        "kind": row.kind or "photo",
+        "owner_id": row.owner_id or "",
+        "variants": row.variants or "[]",
+        "placeholder": row.placeholder or "",
+        "reason": row.reason or "",
+        "width": str(row.width) if row.width else "",
+        "height": str(row.height) if row.height else "",
+    }
+
+
+async def rebuild_media(conn: Connections) -> int:
+    """Refill every media hash from Cassandra, page by page; returns how many were written."""
+    db = await conn.db()
+    redis = conn.redis()
+    loop = asyncio.get_running_loop()
+    statement = SimpleStatement(_SCAN, fetch_size=REBUILD_PAGE)
+    result = await loop.run_in_executor(None, lambda: db.session.execute(statement, timeout=60))
+    written = 0
+    while True:
+        rows = list(result.current_rows)
+        async with redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                updated_ms = int(row.updated_at.timestamp() * 1000) if row.updated_at else 0
+                args: list[str] = [str(updated_ms)]
+                for key, value in row_fields(row).items():
+                    args += [key, value]
+                pipe.eval(HSET_IF_NEWER, 1, conn.keys.media(row.media_id), *args)
+            await pipe.execute()
+        written += len(rows)
+        if not result.has_more_pages:
+            return written
+        await loop.run_in_executor(None, result.fetch_next_page)

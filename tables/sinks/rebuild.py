@@ -9,10 +9,27 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from tables.sinks.connections import Connections
+from tables.sinks.engagement import rebuild_engagement
+from tables.sinks.feeds import rebuild_feeds
+from tables.sinks.graph import rebuild_graph
+from tables.sinks.media import rebuild_media
+from tables.sinks.posts import rebuild_posts
+from tables.sinks.stories import rebuild_stories
+from tables.sinks.trending import rebuild_trending
 from tables.sinks.users import rebuild_profiles
 
 Rebuilder = Callable[[Connections], Awaitable[int]]
 
 REBUILDERS: dict[str, Rebuilder] = {
     "profiles": rebuild_profiles,
+    # Order matters: feeds merge the author tails and skip the celebrities rebuilt before.
+    "graph": rebuild_graph,
+    "posts": rebuild_posts,
+    "feeds": rebuild_feeds,
+    "media": rebuild_media,
+    # After the graph: trays are fanned out to the followers it restored.
+    "stories": rebuild_stories,
+    "trending": rebuild_trending,
+    # Counts and saved lists; likers sets are re-projected by the worker on recovery.
+    "engagement": rebuild_engagement,
 }

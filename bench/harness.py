@@ -26,6 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER_READY = "[^Worker]: Ready"
 
 
+# One API process per core, as it would be deployed; reads are CPU-bound Python.
+API_WORKERS = max(1, os.cpu_count() or 1)
+
+
 def percentile(samples: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty sample."""
     ordered = sorted(samples)
@@ -100,11 +104,13 @@ class BenchNamespace:
         proc.wait_for_log(WORKER_READY, timeout_s)
         return proc
 
-    def start_api(self, timeout_s: float = 60.0) -> str:
+    def start_api(self, timeout_s: float = 60.0, workers: int = API_WORKERS) -> str:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        proc = Process(["api", "--port", str(port)], self.env, self.logs / "api.log")
+        proc = Process(
+            ["api", "--port", str(port), "--workers", str(workers)], self.env, self.logs / "api.log"
+        )
         self._procs.append(proc)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout_s

@@ -13,11 +13,16 @@ from typing import Any
 
 from cassandra.cluster import Cluster, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy
-from cassandra.query import PreparedStatement
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+# Rows per unlogged batch; services/templates/cassandra.yaml raises the server's
+# batch-size and partitions-per-batch warning thresholds to match.
+UNLOGGED_BATCH_SIZE = 100
 
 
 def connect(settings: Settings, *, keyspace: str | None = None, timeout_s: float = 10.0) -> Session:
@@ -107,6 +112,37 @@ class Db:
         await execute_many(
             self.session, await self.prepare(cql), params_list, concurrency=concurrency
         )
+
+    async def execute_unlogged(
+        self,
+        cql: str,
+        params_list: Sequence[Sequence[Any]],
+        *,
+        batch_size: int = UNLOGGED_BATCH_SIZE,
+        concurrency: int = 8,
+    ) -> None:
+        """Many single-row writes, ``batch_size`` per request (an UNLOGGED batch).
+
+        Not atomic and not meant to be: each row is still its own absolute write, so a
+        replay is harmless. Grouping only spares the driver a request per row, which is
+        what bounds a flush of thousands of rows from one Python process.
+        """
+        if not params_list:
+            return
+        statement = await self.prepare(cql)
+        batches = []
+        for start in range(0, len(params_list), batch_size):
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for params in params_list[start : start + batch_size]:
+                batch.add(statement, params)
+            batches.append(batch)
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(batch: BatchStatement) -> None:
+            async with sem:
+                await execute(self.session, batch)
+
+        await asyncio.gather(*(one(b) for b in batches))
 
     def close(self) -> None:
         close(self.session)

@@ -92,10 +92,10 @@ async def write_post_counts(
             await pipe.execute()
     db = await conn.db()
     updated = _dt(now_ms)
-    await db.execute_many(
+    await db.execute_unlogged(
         _UPDATE_STATS, [(*vector, updated, post_id) for post_id, vector in live.items()]
     )
-    await db.execute_many(_DELETE_STATS, [(post_id,) for post_id in deleted])
+    await db.execute_unlogged(_DELETE_STATS, [(post_id,) for post_id in deleted])
     return len(live) + len(deleted)
 
 

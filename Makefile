@@ -49,6 +49,8 @@ migrate: services
 	$(PS) db migrate
 
 test: migrate
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 unit: venv

@@ -617,3 +617,38 @@ class Service(ABC):
             log_file=self.log_file,
             detail=detail,
         )
+
+
+class JvmService(Service):
+    """A Java 17 service whose jars Maven copies from Maven Central into ``home/lib``."""
+
+    # Shown in progress lines, e.g. "Kafka 3.9.1: 58 MB of jars".
+    title: ClassVar[str]
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.home / "lib"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @abstractmethod
+    def render_pom(self) -> str:
+        """The pom whose dependencies are the service's runtime classpath."""
+
+    def check_prerequisites(self) -> None:
+        find_java(self.settings.java_home)
+
+    def install(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        pom_text = self.render_pom()
+        pom = self.home / "pom.xml"
+        pom.write_text(pom_text)
+        copy_dependencies(
+            pom,
+            self.lib_dir,
+            fingerprint(pom_text),
+            what=f"{self.title} {self.version}",
+            progress=self.progress,
+        )

@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from services.base import (
+    JvmService,
     PrerequisiteError,
-    Service,
-    copy_dependencies,
     find_java,
-    fingerprint,
     load_template,
     port_open,
     render,
@@ -88,7 +86,8 @@ def daemon_command(
     ]
 
 
-class Cassandra(Service):
+class Cassandra(JvmService):
+    title: ClassVar[str] = "Cassandra"
     name: ClassVar[str] = "cassandra"
     version: ClassVar[str] = CASSANDRA_VERSION
 
@@ -105,36 +104,15 @@ class Cassandra(Service):
         }
 
     @property
-    def lib_dir(self) -> Path:
-        return self.home / "lib"
-
-    @property
     def conf_dir(self) -> Path:
         return self.home / "conf"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.home / "logs"
 
     @property
     def log_file(self) -> Path:
         return self.log_dir / "system.log"
 
-    def check_prerequisites(self) -> None:
-        find_java(self.settings.java_home)
-
-    def install(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        pom_text = render_pom(self.lib_dir)
-        pom = self.home / "pom.xml"
-        pom.write_text(pom_text)
-        copy_dependencies(
-            pom,
-            self.lib_dir,
-            fingerprint(pom_text),
-            what=f"Cassandra {CASSANDRA_VERSION}",
-            progress=self.progress,
-        )
+    def render_pom(self) -> str:
+        return render_pom(self.lib_dir)
 
     def configure(self) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)

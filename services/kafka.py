@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from services.base import (
-    Service,
+    JvmService,
     ServiceError,
-    copy_dependencies,
     find_java,
-    fingerprint,
     load_template,
     port_open,
     render,
@@ -101,7 +99,8 @@ def broker_command(
     ]
 
 
-class Kafka(Service):
+class Kafka(JvmService):
+    title: ClassVar[str] = "Kafka"
     name: ClassVar[str] = "kafka"
     version: ClassVar[str] = KAFKA_VERSION
 
@@ -117,36 +116,15 @@ class Kafka(Service):
         }
 
     @property
-    def lib_dir(self) -> Path:
-        return self.home / "lib"
-
-    @property
     def config_dir(self) -> Path:
         return self.home / "config"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.home / "logs"
 
     @property
     def log_file(self) -> Path:
         return self.log_dir / "server.log"
 
-    def check_prerequisites(self) -> None:
-        find_java(self.settings.java_home)
-
-    def install(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        pom_text = render_pom(self.lib_dir)
-        pom = self.home / "pom.xml"
-        pom.write_text(pom_text)
-        copy_dependencies(
-            pom,
-            self.lib_dir,
-            fingerprint(pom_text),
-            what=f"Kafka {KAFKA_VERSION}",
-            progress=self.progress,
-        )
+    def render_pom(self) -> str:
+        return render_pom(self.lib_dir)
 
     def configure(self) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)

@@ -122,6 +122,9 @@ photostream demo is running (namespace {settings.namespace}).
   API docs   {base}/docs
   health     {base}/healthz
   a profile  curl -H 'Authorization: Bearer {token}' {base}/v1/users/u0
+  the feed   curl -H 'Authorization: Bearer {token}' '{base}/v1/feed?limit=5'
+  trending   curl -H 'Authorization: Bearer {token}' '{base}/v1/trending/hashtags?window=24h'
+  upload     curl -H 'Authorization: Bearer {token}' -F 'file=@photo.jpg;type=image/jpeg' {base}/v1/media
 
   token for u1: {token}
   more tokens:  .venv/bin/photostream token USER_ID

@@ -2,7 +2,8 @@
 
 stories (by author) ──fan_out_stories──► story cards, author lists, followers' trays
 sweep_stories (timer) ──story_expired──► stories (the agent then removes the story)
-graph (by friend) ──index_close_friends──► who counts each user as a close friend
+graph (by friend) ──index_close_friends──► who counts each user as a close friend;
+                                          a new follower's tray gets live stories
 story-views (by story) ──record_story_views──► seen marks now; receipts and counts
                                                flushed every counter interval
 Expiry is also enforced by every reader from ``occurred_at``; the sweeper only cleans up.
@@ -21,6 +22,7 @@ from schemas.events import (
     CloseFriendAdded,
     CloseFriendRemoved,
     EventBase,
+    Follow,
     StoryCreated,
     StoryDeleted,
     StoryExpired,
@@ -123,7 +125,18 @@ async def sweep_expired_stories() -> None:
 
 
 async def _index_close_friend(event: EventBase) -> None:
-    if isinstance(event, CloseFriendAdded | CloseFriendRemoved):
+    if isinstance(event, Follow):
+        # Stories fan out when created; someone who follows later sees the live ones now.
+        # Blocks and unfollows are applied by every tray read.
+        await sink.add_author_to_tray(
+            connections, viewer_id=event.user_id, author_id=event.target_id, now_ms=_now_ms()
+        )
+    elif isinstance(event, CloseFriendAdded | CloseFriendRemoved):
+        if isinstance(event, CloseFriendAdded):
+            # A new close friend sees the author's close-friends stories as well.
+            await sink.add_author_to_tray(
+                connections, viewer_id=event.target_id, author_id=event.user_id, now_ms=_now_ms()
+            )
         await sink.write_close_friend_of(
             connections,
             author_id=event.user_id,

@@ -124,6 +124,39 @@ async def write_story(conn: Connections, event: StoryCreated, now_ms: int) -> in
     return len(followers)
 
 
+async def add_author_to_tray(
+    conn: Connections, *, viewer_id: str, author_id: str, now_ms: int
+) -> bool:
+    """A new follower's tray gets the author's newest live story it may see at once."""
+    keys, redis = conn.keys, conn.redis()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrange(keys.author_stories(author_id), 0, -1, withscores=True)
+        pipe.sismember(keys.close_friends(author_id), viewer_id)
+        entries, close_friend = await pipe.execute()
+    if not entries:
+        return False
+    async with redis.pipeline(transaction=False) as pipe:
+        for story_id, _ in entries:
+            pipe.hget(keys.story(story_id), "close_friends_only")
+        flags = await pipe.execute()
+    stories = [
+        LiveStory(story_id, int(created_ms), flag == "1")
+        for (story_id, created_ms), flag in zip(entries, flags, strict=True)
+        if flag is not None  # the card expired with its story
+    ]
+    score = latest_visible_ms(stories, close_friend=bool(close_friend), now_ms=now_ms)
+    if score is None:
+        return False
+    tray = keys.story_tray(viewer_id)
+    expires_ms = expires_at_ms(score)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(tray, {author_id: score}, gt=True)
+        pipe.pexpireat(tray, expires_ms, gt=True)
+        pipe.pexpireat(tray, expires_ms, nx=True)
+        await pipe.execute()
+    return True
+
+
 async def remove_story(
     conn: Connections,
     *,

@@ -245,3 +245,22 @@ def test_story_writes_through_the_api(worker, api, token_for) -> None:  # type: 
     )
     r = httpx.post(f"{api.url}/v1/stories", json={"media_id": ""}, headers=token_for(author))
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+
+
+def test_someone_who_follows_after_a_story_sees_it_in_their_tray(
+    worker, api, producer, token_for, followers_of
+) -> None:  # type: ignore[no-untyped-def]
+    author, late = unique("early-author"), unique("late-follower")
+    _story(producer, author, ago=timedelta(minutes=5))
+    producer.flush()
+
+    def story_stored() -> bool:
+        r = _get(api, f"/users/{author}/stories", author, token_for)
+        return r.status_code == 200 and len(r.json()["data"]) == 1
+
+    wait_until(story_stored, timeout_s=30, what="the author's story")
+    _graph(producer, "follow", late, author)
+    producer.flush()
+    wait_until(lambda: late in followers_of(author), timeout_s=30, what="the follow")
+    tray = wait_until(lambda: _tray(api, late, token_for), timeout_s=30, what="a tray entry")
+    assert tray == [(author, False, True)]

@@ -86,8 +86,13 @@ def test_engagement_walk(worker, api, token_for) -> None:  # type: ignore[no-unt
         return stats if stats == {"likes": 1, "comments": 1, "saves": 1, "shares": 1} else None
 
     wait_until(settled, timeout_s=30, what="all four counts")
-    saved = httpx.get(f"{api.url}/v1/users/me/saved", headers=f, timeout=5).json()
-    assert [item["post_id"] for item in saved["data"]] == [post_id]
+
+    def saved_ids() -> list[str] | None:
+        # The saved list and the counts are separate views: each settles on its own.
+        saved = httpx.get(f"{api.url}/v1/users/me/saved", headers=f, timeout=5).json()
+        return [item["post_id"] for item in saved["data"]] or None
+
+    assert wait_until(saved_ids, timeout_s=30, what="the saved list") == [post_id]
 
     # Unlike and unsave bring the counts back; the liker sees it at once.
     assert (
@@ -100,7 +105,13 @@ def test_engagement_walk(worker, api, token_for) -> None:  # type: ignore[no-unt
         timeout_s=30,
         what="unlike and unsave",
     )
-    assert httpx.get(f"{api.url}/v1/users/me/saved", headers=f, timeout=5).json()["data"] == []
+    wait_until(
+        lambda: (
+            httpx.get(f"{api.url}/v1/users/me/saved", headers=f, timeout=5).json()["data"] == []
+        ),
+        timeout_s=30,
+        what="the unsave in the saved list",
+    )
 
     # A deleted post takes no more likes.
     assert httpx.delete(f"{api.url}/v1/posts/{post_id}", headers=a, timeout=5).status_code == 202

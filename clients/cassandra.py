@@ -113,6 +113,17 @@ class Db:
             self.session, await self.prepare(cql), params_list, concurrency=concurrency
         )
 
+    async def scan(self, cql: str | PreparedStatement, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a query, all pages (rebuilds and full scans; never on a hot path).
+
+        The driver fetches the following pages as iteration advances, which blocks, so
+        the whole iteration runs in a thread.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, lambda: list(self.session.execute(cql, params or None, timeout=60))
+        )
+
     async def execute_unlogged(
         self,
         cql: str,

@@ -150,18 +150,9 @@ async def rebuild_engagement(conn: Connections) -> int:
     """
     db = await conn.db()
     redis, keys = conn.redis(), conn.keys
-    loop = asyncio.get_running_loop()
     columns = ", ".join(COUNTERS)
-    stats = await loop.run_in_executor(
-        None,
-        lambda: list(db.session.execute(f"SELECT post_id, {columns} FROM post_stats", timeout=60)),
-    )
-    saves = await loop.run_in_executor(
-        None,
-        lambda: list(
-            db.session.execute("SELECT user_id, post_id, saved_at FROM saves_by_user", timeout=60)
-        ),
-    )
+    stats = await db.scan(f"SELECT post_id, {columns} FROM post_stats")
+    saves = await db.scan("SELECT user_id, post_id, saved_at FROM saves_by_user")
     written = 0
     for start in range(0, max(len(stats), len(saves)), _CHUNK):
         async with redis.pipeline(transaction=False) as pipe:

@@ -169,14 +169,13 @@ async def flush_feed_snapshots(conn: Connections, *, batch: int = 500) -> int:
 
 async def rebuild_feeds(conn: Connections) -> int:
     """Refill every feed from its durable copy merged with the followees' newest posts."""
-    from tables.sinks.users import _scan
 
     db = await conn.db()
     redis = conn.redis()
     cap = conn.settings.feed_cap
     celebrities = set(await redis.smembers(conn.keys.celebrities()))
     rebuilt = 0
-    for row in await _scan(db.session, _SELECT_SNAPSHOTS):
+    for row in await db.scan(_SELECT_SNAPSHOTS):
         saved = [(p, float(s)) for p, s in orjson.loads(row.candidates or "[]")]
         followees = [r.followee_id for r in await db.execute(_SELECT_FOLLOWING, (row.user_id,))]
         async with redis.pipeline(transaction=False) as pipe:

@@ -147,7 +147,6 @@ async def write_close_friend(
 
 async def rebuild_graph(conn: Connections) -> int:
     """Refill follow sets, hidden sets, close friends, counts and celebrities from Cassandra."""
-    from tables.sinks.users import _scan
 
     db = await conn.db()
     redis = conn.redis()
@@ -155,7 +154,7 @@ async def rebuild_graph(conn: Connections) -> int:
     threshold = conn.settings.celebrity_threshold
     written = 0
     followers: dict[str, int] = {}
-    for row in await _scan(db.session, "SELECT user_id, follower_id FROM followers"):
+    for row in await db.scan("SELECT user_id, follower_id FROM followers"):
         await redis.sadd(k.followers(row.user_id), row.follower_id)
         await redis.sadd(k.following(row.follower_id), row.user_id)
         followers[row.user_id] = followers.get(row.user_id, 0) + 1
@@ -164,15 +163,15 @@ async def rebuild_graph(conn: Connections) -> int:
         await redis.hset(k.user_counts(user), "followers", count)
         if count >= threshold:
             await redis.sadd(k.celebrities(), user)
-    for row in await _scan(db.session, "SELECT user_id FROM following PER PARTITION LIMIT 1"):
+    for row in await db.scan("SELECT user_id FROM following PER PARTITION LIMIT 1"):
         await redis.hset(
             k.user_counts(row.user_id), "following", await redis.scard(k.following(row.user_id))
         )
-    for row in await _scan(db.session, "SELECT user_id, blocked_id FROM blocks"):
+    for row in await db.scan("SELECT user_id, blocked_id FROM blocks"):
         await redis.sadd(k.blocked(row.user_id), row.blocked_id)
         await redis.sadd(k.blocked(row.blocked_id), row.user_id)
         written += 1
-    for row in await _scan(db.session, "SELECT user_id, friend_id FROM close_friends"):
+    for row in await db.scan("SELECT user_id, friend_id FROM close_friends"):
         await redis.sadd(k.close_friends(row.user_id), row.friend_id)
         written += 1
     return written

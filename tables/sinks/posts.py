@@ -96,7 +96,6 @@ async def write_post(
 
 async def rebuild_posts(conn: Connections) -> int:
     """Refill post hashes, author tails and pending lists from Cassandra."""
-    from tables.sinks.users import _scan
 
     db = await conn.db()
     redis = conn.redis()
@@ -104,8 +103,7 @@ async def rebuild_posts(conn: Connections) -> int:
     cap = conn.settings.author_posts_cap
     written = 0
     counts: dict[str, int] = {}
-    rows = await _scan(
-        db.session,
+    rows = await db.scan(
         "SELECT post_id, author_id, caption, media, created_at, state, reason, "
         "WRITETIME(state) AS version FROM posts",
     )

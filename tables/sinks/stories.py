@@ -56,11 +56,7 @@ def _ts(ms: int) -> datetime:
 async def read_followers(conn: Connections, author_id: str) -> list[str]:
     """Every follower of the author (all pages; the driver pages in a thread)."""
     db = await conn.db()
-    statement = await db.prepare(_FOLLOWERS)
-    loop = asyncio.get_running_loop()
-    rows = await loop.run_in_executor(
-        None, lambda: list(db.session.execute(statement, (author_id,)))
-    )
+    rows = await db.scan(await db.prepare(_FOLLOWERS), (author_id,))
     return [row.follower_id for row in rows]
 
 

@@ -118,15 +118,7 @@ async def rebuild_trending(conn: Connections) -> int:
     """Refill the per-tag user sets from the last 7 days of tag pages; returns uses read."""
     db = await conn.db()
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    loop = asyncio.get_running_loop()
-    rows = await loop.run_in_executor(
-        None,
-        lambda: list(
-            db.session.execute(
-                "SELECT tag, created_at, author_id FROM posts_by_hashtag", timeout=60
-            )
-        ),
-    )
+    rows = await db.scan("SELECT tag, created_at, author_id FROM posts_by_hashtag")
     newest: dict[str, dict[str, int]] = defaultdict(dict)
     for row in rows:
         ms = int(row.created_at.replace(tzinfo=UTC).timestamp() * 1000)

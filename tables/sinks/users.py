@@ -50,9 +50,8 @@ async def rebuild_profiles(conn: Connections) -> int:
     db = await conn.db()
     redis = conn.redis()
     written = 0
-    # A paged full scan: the driver fetches the next page as the loop advances.
-    for row in await _scan(
-        db.session, "SELECT user_id, username, display_name, is_private, updated_at FROM users"
+    for row in await db.scan(
+        "SELECT user_id, username, display_name, is_private, updated_at FROM users"
     ):
         updated_ms = int(row.updated_at.timestamp() * 1000) if row.updated_at else 0
         await redis.eval(
@@ -69,10 +68,3 @@ async def rebuild_profiles(conn: Connections) -> int:
         )
         written += 1
     return written
-
-
-async def _scan(session: object, cql: str) -> list[object]:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, lambda: list(session.execute(cql, timeout=60)))  # type: ignore[attr-defined]

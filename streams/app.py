@@ -6,6 +6,8 @@ Why these settings:
 - at-least-once with idempotent effects: Kafka transactions never cover the Redis and
   Cassandra writes, so every sink writes absolute values or upserts instead.
 - the web server is off: reads are served by the API from Redis and Cassandra.
+- the consumer hands messages to the streams without four tasks per message
+  (``streams.transport``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ import faust
 
 from schemas.topics import PARTITIONS
 from settings import get_settings
+from streams.transport import Transport
 
 settings = get_settings()
 
-app = faust.App(
+
+class App(faust.App):
+    def _new_transport(self) -> Transport:
+        return Transport(self.conf.broker_consumer, self)
+
+
+app = App(
     settings.namespace,
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",

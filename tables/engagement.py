@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, Message, Producer
 
 from clients.kafka import producer_config
 from domain.engagement import DELETED, LIVE, Mark, counts_from_marks, empty_counts
@@ -59,10 +59,12 @@ class BatchedChangelog:
     returns once the broker has acknowledged every one of them.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, **producer_overrides: Any) -> None:
         self.table = table
+        self._overrides = producer_overrides
         self._producer: Producer | None = None
         self._pending: dict[Any, tuple[int, Any]] = {}
+        self._failed: list[Record] = []
 
     @property
     def raw(self) -> dict[Any, Any]:
@@ -96,33 +98,24 @@ class BatchedChangelog:
     async def _send(self, records: list[Record]) -> list[Record]:
         producer = self._ensure_producer()
         topic = self.table.changelog_topic.get_topic_name()
-        failed: list[Record] = []
-
-        def make_callback(record: Record) -> Any:
-            def delivered(err: KafkaError | None, _msg: Any) -> None:
-                if err is not None:
-                    failed.append(record)
-
-            return delivered
-
-        for record in records:
-            partition, key, value = record
+        self._failed = []
+        for partition, key, value in records:
             while True:
                 try:
-                    producer.produce(
-                        topic,
-                        key=key,
-                        value=value,
-                        partition=partition,
-                        on_delivery=make_callback(record),
-                    )
+                    producer.produce(topic, key=key, value=value, partition=partition)
                     break
                 except BufferError:
                     producer.poll(0.01)
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, producer.flush, 10.0):
             logger.warning("changelog flush still waiting for acks")
+        failed, self._failed = self._failed, []
         return failed
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        # Reported for failures only (delivery.report.only.error): no Python call per record.
+        if err is not None:
+            self._failed.append((msg.partition(), msg.key(), msg.value()))
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
@@ -133,6 +126,9 @@ class BatchedChangelog:
                         "client.id": f"{settings.namespace}-{self.table.name}-changelog",
                         "linger.ms": 2,
                         "batch.num.messages": 10000,
+                        "delivery.report.only.error": True,
+                        "on_delivery": self._on_delivery,
+                        **self._overrides,
                     },
                 )
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -50,7 +51,8 @@ class Mark(NamedTuple):
     """A mark's state: present, and the event (ms, id) that last set it.
 
     ``since_ms`` is when the mark last became present (a save's or comment's time).
-    Stored in the Faust table as a JSON list in this order.
+    Stored in the Faust table as a JSON list in this order (in memory as a plain
+    tuple, which the cyclic garbage collector stops tracking).
     """
 
     present: bool
@@ -58,11 +60,11 @@ class Mark(NamedTuple):
     event_id: str
     since_ms: int
 
-    def to_json(self) -> list[object]:
-        return [1 if self.present else 0, self.ms, self.event_id, self.since_ms]
+    def to_json(self) -> tuple[int, int, str, int]:
+        return (1 if self.present else 0, self.ms, self.event_id, self.since_ms)
 
     @classmethod
-    def from_json(cls, value: list[object]) -> Mark:
+    def from_json(cls, value: Sequence[object]) -> Mark:
         present, ms, event_id, since_ms = value
         return cls(bool(present), int(ms), str(event_id), int(since_ms))  # type: ignore[call-overload]
 

@@ -1,8 +1,11 @@
 """``photostream bench engagement``: exact like counts through one worker.
 
 Figures, each beside its same-run reference:
-- sustained likes/s through one worker until every post's count is exact in Redis,
-  beside the rate a plain confluent-kafka consumer reads the same topic (the ceiling);
+- sustained likes/s through one worker: the steady rate at which the worker's
+  committed offsets (advanced only once a batch is durable) move from 10 % to 90 % of
+  the run, beside the rate a plain confluent-kafka consumer reads the same topic (the
+  ceiling); the run then waits until every post's count is exact in Redis, and the
+  rate up to that moment (the last flush included) is printed too;
 - the same with one hot post taking half the load;
 - Cassandra writes per like (the flushes' absolute writes / likes);
 - freshness: a like produced -> its count visible in the API, p50/p99, beside the
@@ -129,32 +132,96 @@ def _raw_consume_rate(settings: Settings, topic: str, expected: int) -> float:
     return seen / elapsed if elapsed > 0 else float("inf")
 
 
+def steady_rate(samples: list[tuple[float, int]], base: int, n: int) -> float | None:
+    """Messages/s between the first samples at 10 % and at 90 % of ``n`` past ``base``.
+
+    The ramp-up and the tail (the last commit, the last flush) stay out of the figure.
+    """
+
+    def first_at(fraction: float) -> tuple[float, int] | None:
+        target = base + fraction * n
+        return next(((t, c) for t, c in samples if c >= target), None)
+
+    low, high = first_at(0.1), first_at(0.9)
+    if low is None or high is None or high[0] <= low[0]:
+        return None
+    return (high[1] - low[1]) / (high[0] - low[0])
+
+
+class CommitWatch:
+    """Samples the sum of the worker's committed offsets on one topic, in a thread."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self._consumer = Consumer(
+            {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.namespace}
+        )
+        parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self._partitions = [TopicPartition(topic, p) for p in parts]
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def committed(self) -> int:
+        offsets = self._consumer.committed(self._partitions, timeout=10)
+        return sum(max(0, tp.offset) for tp in offsets)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter(), self.committed()))
+            time.sleep(0.1)
+
+    def __enter__(self) -> CommitWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
 def _run(
     ns: BenchNamespace,
     producer: object,
     worker_log: object,
     events: list[dict[str, object]],
     expected: dict[str, int],
-) -> tuple[float, float, bool]:
-    """(likes/s until exact, Cassandra writes per like, exact)."""
+) -> tuple[float, float, float, bool]:
+    """(steady likes/s, likes/s until exact, Cassandra writes per like, exact)."""
+    from schemas.topics import ENGAGEMENT
+
     before = _cassandra_writes(worker_log.read_text())  # type: ignore[attr-defined]
     messages = _encode(producer, events)
+    watch = CommitWatch(ns.settings, ENGAGEMENT.name(ns.name))
+    base = watch.committed()
     start = time.perf_counter()
-    _send_encoded(producer, messages)
-    done = _wait_exact(ns.settings, expected, timeout_s=600)
+    with watch:
+        _send_encoded(producer, messages)
+        done = _wait_exact(ns.settings, expected, timeout_s=600)
+        time.sleep(1.5)  # the last commit (every second) lands
+    watch.close()
     elapsed = (done or time.perf_counter()) - start
+    until_exact = len(events) / elapsed
+    steady = steady_rate(watch.samples, base, len(events)) or until_exact
     time.sleep(ns.settings.counter_flush_interval_s * 3)  # let the last flush be logged
     writes = _cassandra_writes(worker_log.read_text()) - before  # type: ignore[attr-defined]
-    return len(events) / elapsed, writes / len(events), done is not None
+    return steady, until_exact, writes / len(events), done is not None
 
 
 @click.command()
-@click.option("--likes", default=200_000, show_default=True, help="Like events per run.")
+@click.option("--likes", default=500_000, show_default=True, help="Like events per run.")
 @click.option("--posts", default=5_000, show_default=True)
 @click.option("--users", default=20_000, show_default=True)
 @click.option("--probes", default=60, show_default=True, help="Freshness samples.")
 @click.option("--probe-load", default=2_000, show_default=True, help="Background likes/s.")
-@click.option("--flush-interval-s", default=0.5, show_default=True)
+@click.option(
+    "--flush-interval-s",
+    default=2.0,
+    show_default=True,
+    help="Counter flush interval of the worker (the product default is 2 s).",
+)
 def engagement(
     likes: int, posts: int, users: int, probes: int, probe_load: int, flush_interval_s: float
 ) -> None:
@@ -193,13 +260,15 @@ def engagement(
         start = datetime(2026, 1, 1, tzinfo=UTC)
         events, expected = _likes(likes, uniform, users, rng, hot=None, start=start)
         click.echo(f"run 1: {likes:,} likes over {posts:,} posts")
-        rate, writes_per_like, exact = _run(ns, producer, worker.log, events, expected)
+        rate, rate_exact, writes_per_like, exact = _run(ns, producer, worker.log, events, expected)
 
         events, expected_hot = _likes(
             likes, spread, users, rng, hot="hot", start=start + timedelta(days=1)
         )
         click.echo(f"run 2: {likes:,} likes, half of them on one post")
-        hot_rate, hot_writes, hot_exact = _run(ns, producer, worker.log, events, expected_hot)
+        hot_rate, hot_rate_exact, hot_writes, hot_exact = _run(
+            ns, producer, worker.log, events, expected_hot
+        )
 
         topic = ENGAGEMENT.name(ns.name)
         raw = _raw_consume_rate(ns.settings, topic, 2 * likes)
@@ -216,8 +285,13 @@ def engagement(
         f"{raw:,.0f}/s (ratio {ratio:.2f}); floor 10,000; exact={exact}"
     )
     click.echo(
+        f"{'  until every count is exact (last flush in)':<44}{rate_exact:>14,.0f}   "
+        f"flush interval {flush_interval_s:g} s"
+    )
+    click.echo(
         f"{'  same, one post taking half the load':<44}{hot_rate:>14,.0f}   "
-        f"uniform run {rate:,.0f}/s (ratio {hot_rate / rate:.2f}); exact={hot_exact}"
+        f"uniform run {rate:,.0f}/s (ratio {hot_rate / rate:.2f}); exact={hot_exact}; "
+        f"until exact {hot_rate_exact:,.0f}/s"
     )
     click.echo(
         f"{'Cassandra writes per like':<44}{writes_per_like:>14.4f}   one per like would be "

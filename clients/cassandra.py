@@ -155,6 +155,18 @@ class Db:
 
         await asyncio.gather(*(one(b) for b in batches))
 
+    async def execute_together(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """A few writes of different statements as one request (an UNLOGGED batch).
+
+        For the handful of rows one event touches (a post, its author's index and
+        counts): not atomic, each row is still its own idempotent write, but the driver
+        spends its per-request Python cost once instead of once per row.
+        """
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for cql, params in statements:
+            batch.add(await self.prepare(cql), params)
+        await execute(self.session, batch)
+
     def close(self) -> None:
         close(self.session)
 

@@ -7,7 +7,6 @@ newer version, so a replay or a late sink never rolls a deleted post back.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -65,11 +64,10 @@ async def write_post(
     )
     author, state, version = record["author_id"], record["state"], int(record["version"])
     created = _ms_to_dt(int(record["created_ms"]))
-    db = await conn.db()
-    writes = [db.execute(_POSTS_COUNT, (post_count, author))]
+    writes: list[tuple[str, tuple[Any, ...]]] = [(_POSTS_COUNT, (post_count, author))]
     if caption is not None:
         writes.append(
-            db.execute(
+            (
                 _INSERT,
                 (
                     post_id,
@@ -85,12 +83,12 @@ async def write_post(
             )
         )
     else:
-        writes.append(db.execute(_UPDATE_STATE, (version, state, record.get("reason"), post_id)))
+        writes.append((_UPDATE_STATE, (version, state, record.get("reason"), post_id)))
     if state == READY:
-        writes.append(db.execute(_BY_AUTHOR, (author, created, post_id, version)))
+        writes.append((_BY_AUTHOR, (author, created, post_id, version)))
     elif state == DELETED and int(record["created_ms"]):
-        writes.append(db.execute(_UNBY_AUTHOR, (version, author, created, post_id)))
-    await asyncio.gather(*writes)
+        writes.append((_UNBY_AUTHOR, (version, author, created, post_id)))
+    await (await conn.db()).execute_together(writes)
     return pushed
 
 

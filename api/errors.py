@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from schemas.views import ErrorPublic
+
 logger = logging.getLogger(__name__)
 
 _CODES = {
@@ -32,6 +34,11 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` for a route: each status answers with the JSON error body."""
+    return {status: {"model": ErrorPublic} for status in statuses}
 
 
 def not_found(what: str) -> ApiError:

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, status
 
 from api.deps import CurrentUser, StateDep
-from api.errors import ApiError, not_found
+from api.errors import ApiError, error_responses, not_found
 from api.readers.engagement import (
     read_comment,
     read_comments,
@@ -27,7 +27,6 @@ from schemas.views import (
     CommentAcceptedPublic,
     CommentCreate,
     CommentsPage,
-    ErrorPublic,
     PostStatsPublic,
     SavedPage,
 )
@@ -39,12 +38,7 @@ MAX_LIMIT = 100
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
-_WRITE_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorPublic},
-    404: {"model": ErrorPublic},
-    422: {"model": ErrorPublic},
-    503: {"model": ErrorPublic},
-}
+_WRITE_ERRORS = error_responses(401, 404, 422, 503)
 
 
 async def _existing_post_author(state: StateDep, post_id: str) -> str:
@@ -143,7 +137,7 @@ async def share_post(
 @router.get(
     "/posts/{post_id}/stats",
     response_model=PostStatsPublic,
-    responses={401: {"model": ErrorPublic}, 404: {"model": ErrorPublic}},
+    responses=error_responses(401, 404),
 )
 async def read_post_stats(post_id: str, state: StateDep, viewer: CurrentUser) -> PostStatsPublic:
     """Read a post's like, comment, save and share counts."""
@@ -155,11 +149,7 @@ async def read_post_stats(post_id: str, state: StateDep, viewer: CurrentUser) ->
 @router.get(
     "/posts/{post_id}/comments",
     response_model=CommentsPage,
-    responses={
-        400: {"model": ErrorPublic},
-        401: {"model": ErrorPublic},
-        404: {"model": ErrorPublic},
-    },
+    responses=error_responses(400, 401, 404),
 )
 async def read_post_comments(
     post_id: str,
@@ -216,7 +206,7 @@ async def create_comment(
     "/posts/{post_id}/comments/{comment_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedPublic,
-    responses={**_WRITE_ERRORS, 403: {"model": ErrorPublic}},
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def delete_comment(
     post_id: str,
@@ -245,7 +235,7 @@ async def delete_comment(
 @router.get(
     "/users/me/saved",
     response_model=SavedPage,
-    responses={400: {"model": ErrorPublic}, 401: {"model": ErrorPublic}},
+    responses=error_responses(400, 401),
 )
 async def read_saved_posts(
     state: StateDep, user: CurrentUser, cursor: str | None = None, limit: Limit = 20

@@ -7,20 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, StateDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.readers.feeds import read_feed
 from domain.feeds import InvalidCursor
-from schemas.views import ErrorPublic, FeedPage
+from schemas.views import FeedPage
 
 router = APIRouter(tags=["feed"])
 
 MAX_LIMIT = 100
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorPublic},
-    401: {"model": ErrorPublic},
-    410: {"model": ErrorPublic},
-}
+_ERRORS = error_responses(400, 401, 410)
 
 
 async def _page(state: StateDep, viewer: str, limit: int, cursor: str | None) -> FeedPage:
@@ -44,7 +40,7 @@ async def read_home_feed(
 @router.get(
     "/users/{user_id}/feed",
     response_model=FeedPage,
-    responses={**_ERRORS, 403: {"model": ErrorPublic}},
+    responses=error_responses(400, 401, 403, 410),
 )
 async def read_user_feed(
     user_id: str,

@@ -7,24 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, status
 
 from api.deps import CurrentUser, DbDep, StateDep
-from api.errors import ApiError, not_found
+from api.errors import ApiError, error_responses, not_found
 from api.readers.graph import read_follow_page, read_profiles
 from api.readers.users import get_user
 from api.writes import publish
 from domain.feeds import InvalidCursor, decode_cursor, encode_cursor
-from schemas.views import AcceptedPublic, ErrorPublic, UsersPage
+from schemas.views import AcceptedPublic, UsersPage
 
 router = APIRouter(prefix="/users", tags=["graph"])
 
 MAX_LIMIT = 200
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
-_WRITE_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorPublic},
-    403: {"model": ErrorPublic},
-    404: {"model": ErrorPublic},
-    422: {"model": ErrorPublic},
-}
+_WRITE_ERRORS = error_responses(401, 403, 404, 422)
 
 
 async def _check_target(state: StateDep, db: DbDep, viewer: str, user_id: str) -> None:
@@ -95,10 +90,7 @@ async def _list(
     )
 
 
-_READ_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorPublic},
-    401: {"model": ErrorPublic},
-}
+_READ_ERRORS = error_responses(400, 401)
 
 
 @router.get("/{user_id}/followers", response_model=UsersPage, responses=_READ_ERRORS)

@@ -8,10 +8,10 @@ import uuid
 from fastapi import APIRouter, UploadFile, status
 
 from api.deps import CurrentUser, DbDep, StateDep, StoreDep
-from api.errors import ApiError, not_found
+from api.errors import ApiError, error_responses, not_found
 from api.readers.media import read_media
 from api.writes import publish
-from schemas.views import ErrorPublic, MediaPublic, UploadAcceptedPublic
+from schemas.views import MediaPublic, UploadAcceptedPublic
 
 router = APIRouter(prefix="/media", tags=["media"])
 
@@ -35,11 +35,7 @@ _CHUNK = 1 << 20
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadAcceptedPublic,
-    responses={
-        413: {"model": ErrorPublic},
-        415: {"model": ErrorPublic},
-        422: {"model": ErrorPublic},
-    },
+    responses=error_responses(413, 415, 422),
 )
 async def create_media(
     file: UploadFile, state: StateDep, store: StoreDep, owner: CurrentUser
@@ -82,7 +78,7 @@ async def create_media(
     return UploadAcceptedPublic(media_id=media_id, event_id=accepted.event_id)
 
 
-@router.get("/{media_id}", response_model=MediaPublic, responses={404: {"model": ErrorPublic}})
+@router.get("/{media_id}", response_model=MediaPublic, responses=error_responses(404))
 async def read_media_state(
     media_id: str, state: StateDep, db: DbDep, viewer: CurrentUser
 ) -> MediaPublic:

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Header, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, StateDep
-from api.errors import ApiError, not_found
+from api.errors import ApiError, error_responses, not_found
 from api.readers.media import read_media_many
 from api.readers.posts import read_author_posts, read_post
 from api.writes import publish
 from domain.feeds import InvalidCursor
-from schemas.views import AcceptedPublic, ErrorPublic, PostAcceptedPublic, PostPublic, PostsPage
+from schemas.views import AcceptedPublic, PostAcceptedPublic, PostPublic, PostsPage
 
 router = APIRouter(tags=["posts"])
 
@@ -47,11 +47,7 @@ def _new_post_id(user_id: str, idempotency_key: str | None) -> str:
     "/posts",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PostAcceptedPublic,
-    responses={
-        401: {"model": ErrorPublic},
-        403: {"model": ErrorPublic},
-        422: {"model": ErrorPublic},
-    },
+    responses=error_responses(401, 403, 422),
 )
 async def create_post(
     body: PostBody, state: StateDep, author: CurrentUser, idempotency_key: IdempotencyKey = None
@@ -81,11 +77,7 @@ async def create_post(
     "/posts/{post_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedPublic,
-    responses={
-        401: {"model": ErrorPublic},
-        403: {"model": ErrorPublic},
-        404: {"model": ErrorPublic},
-    },
+    responses=error_responses(401, 403, 404),
 )
 async def delete_post(
     post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
@@ -108,7 +100,7 @@ async def delete_post(
 @router.get(
     "/posts/{post_id}",
     response_model=PostPublic,
-    responses={401: {"model": ErrorPublic}, 404: {"model": ErrorPublic}},
+    responses=error_responses(401, 404),
 )
 async def read_one_post(post_id: str, state: StateDep, viewer: CurrentUser) -> PostPublic:
     """Read one post; its author also sees it while processing or after a failure."""
@@ -118,12 +110,7 @@ async def read_one_post(post_id: str, state: StateDep, viewer: CurrentUser) -> P
 @router.get(
     "/users/{user_id}/posts",
     response_model=PostsPage,
-    responses={
-        400: {"model": ErrorPublic},
-        401: {"model": ErrorPublic},
-        403: {"model": ErrorPublic},
-        404: {"model": ErrorPublic},
-    },
+    responses=error_responses(400, 401, 403, 404),
 )
 async def read_user_posts(
     user_id: str,

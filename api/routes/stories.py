@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, status
 
 from api.deps import CurrentUser, StateDep
-from api.errors import not_found
+from api.errors import error_responses, not_found
 from api.readers.stories import (
     read_author_stories,
     read_story,
@@ -24,7 +24,6 @@ from api.readers.trending import now_ms
 from api.writes import publish
 from schemas.views import (
     AcceptedPublic,
-    ErrorPublic,
     StoriesPublic,
     StoryAcceptedPublic,
     StoryCreate,
@@ -35,9 +34,9 @@ from schemas.views import (
 
 router = APIRouter(tags=["stories"])
 
-_AUTH = {401: {"model": ErrorPublic}}
-_MISSING = {**_AUTH, 404: {"model": ErrorPublic}}
-_PAGED = {**_AUTH, 400: {"model": ErrorPublic}, 422: {"model": ErrorPublic}}
+_AUTH = error_responses(401)
+_MISSING = error_responses(401, 404)
+_PAGED = error_responses(401, 400, 422)
 MAX_TRAY = 500
 MAX_VIEWERS = 200
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
@@ -79,7 +78,7 @@ async def read_one_story(story_id: str, state: StateDep, viewer: CurrentUser) ->
 @router.get(
     "/stories/{story_id}/viewers",
     response_model=StoryViewersPage,
-    responses={**_MISSING, **_PAGED},
+    responses=error_responses(401, 404, 400, 422),
 )
 async def read_story_viewers(
     story_id: str,
@@ -107,7 +106,7 @@ async def read_story_viewers(
     "/stories",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=StoryAcceptedPublic,
-    responses={**_AUTH, 422: {"model": ErrorPublic}, 503: {"model": ErrorPublic}},
+    responses=error_responses(401, 422, 503),
 )
 async def create_story(
     body: StoryCreate, state: StateDep, author: CurrentUser, idempotency_key: IdempotencyKey = None
@@ -134,7 +133,7 @@ async def create_story(
     "/stories/{story_id}/views",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedPublic,
-    responses={**_MISSING, 503: {"model": ErrorPublic}},
+    responses=error_responses(401, 404, 503),
 )
 async def create_story_view(
     story_id: str, state: StateDep, viewer: CurrentUser, idempotency_key: IdempotencyKey = None
@@ -159,7 +158,7 @@ async def create_story_view(
     "/stories/{story_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedPublic,
-    responses={**_MISSING, 503: {"model": ErrorPublic}},
+    responses=error_responses(401, 404, 503),
 )
 async def delete_story(
     story_id: str, state: StateDep, author: CurrentUser, idempotency_key: IdempotencyKey = None

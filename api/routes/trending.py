@@ -7,14 +7,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, StateDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.readers.trending import now_ms, read_tag_posts, read_trending
 from domain.trending import normalize_tag, parse_hashtags
-from schemas.views import ErrorPublic, HashtagPostsPage, TrendingHashtagsPublic
+from schemas.views import HashtagPostsPage, TrendingHashtagsPublic
 
 router = APIRouter(tags=["trending"])
 
-_ERRORS = {401: {"model": ErrorPublic}, 422: {"model": ErrorPublic}}
+_ERRORS = error_responses(401, 422)
 MAX_TRENDING = 100
 MAX_PAGE = 100
 
@@ -33,7 +33,7 @@ async def read_trending_hashtags(
 @router.get(
     "/hashtags/{tag}/posts",
     response_model=HashtagPostsPage,
-    responses={**_ERRORS, 400: {"model": ErrorPublic}},
+    responses=error_responses(401, 422, 400),
 )
 async def read_hashtag_posts(
     tag: str,

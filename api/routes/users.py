@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CurrentUser, DbDep, StateDep
-from api.errors import not_found
+from api.errors import error_responses, not_found
 from api.readers.graph import read_counts
 from api.readers.users import get_user
-from schemas.views import ErrorPublic, UserProfilePublic
+from schemas.views import UserProfilePublic
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 @router.get(
     "/{user_id}",
     response_model=UserProfilePublic,
-    responses={404: {"model": ErrorPublic}, 401: {"model": ErrorPublic}},
+    responses=error_responses(404, 401),
 )
 async def read_user(
     user_id: str, state: StateDep, db: DbDep, viewer: CurrentUser

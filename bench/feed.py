@@ -22,6 +22,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -363,6 +364,25 @@ def _fmt(latencies: list[float]) -> str:
 # --- the command --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """The knobs of one ``bench feed`` run (see the command's options)."""
+
+    viewers: int
+    push_authors: int
+    posts_per_author: int
+    celebrities: int
+    threshold: int
+    rate: float
+    duration_s: float
+    rate_authors: int
+    rate_followers: int
+    fanout_posts: int
+    fanout_followers: int
+    requests: int
+    concurrency: list[int]
+
+
 @click.command()
 @click.option("--viewers", default=200, show_default=True, help="Feed readers.")
 @click.option(
@@ -437,39 +457,26 @@ def feed(
         asyncio.run(
             _run(
                 ns,
-                viewers,
-                push_authors,
-                posts_per_author,
-                celebrities,
-                threshold,
-                rate,
-                duration_s,
-                rate_authors,
-                rate_followers,
-                fanout_posts,
-                fanout_followers,
-                requests,
-                concurrency,
+                Scenario(
+                    viewers,
+                    push_authors,
+                    posts_per_author,
+                    celebrities,
+                    threshold,
+                    rate,
+                    duration_s,
+                    rate_authors,
+                    rate_followers,
+                    fanout_posts,
+                    fanout_followers,
+                    requests,
+                    concurrency,
+                ),
             )
         )
 
 
-async def _run(
-    ns: BenchNamespace,
-    viewers: int,
-    push_authors: int,
-    posts_per_author: int,
-    celebrities: int,
-    threshold: int,
-    rate: float,
-    duration_s: float,
-    rate_authors: int,
-    rate_followers: int,
-    fanout_posts: int,
-    fanout_followers: int,
-    requests: int,
-    concurrency: list[int],
-) -> None:
+async def _run(ns: BenchNamespace, sc: Scenario) -> None:
     from api.auth import issue_token, load_secret
     from clients.kafka import EventProducer
     from tables.sinks.connections import Connections
@@ -487,7 +494,11 @@ async def _run(
         # The script alone, for authors below an unreachable threshold (all pushed).
         script_conn = Connections(settings.model_copy(update={"celebrity_threshold": 10**9}))
         script_rate, pushed = await fan_out_script_rate(
-            script_conn, authors=20, followers=fanout_followers, posts=fanout_posts, in_flight=16
+            script_conn,
+            authors=20,
+            followers=sc.fanout_followers,
+            posts=sc.fanout_posts,
+            in_flight=16,
         )
         await script_conn.close()
         click.echo(
@@ -497,7 +508,14 @@ async def _run(
 
         ns.start_worker()
         url = ns.start_api()
-        graph = Graph(viewers, push_authors, celebrities, threshold, rate_authors, rate_followers)
+        graph = Graph(
+            sc.viewers,
+            sc.push_authors,
+            sc.celebrities,
+            sc.threshold,
+            sc.rate_authors,
+            sc.rate_followers,
+        )
         events = graph.events(datetime.now(UTC))
         click.echo(f"building the graph through Kafka: {len(events):,} events ...")
         t0 = time.perf_counter()
@@ -524,35 +542,26 @@ async def _run(
         await redis.zadd(k.active_users(), dict.fromkeys(graph.rate_users, int(time.time() * 1000)))
 
         base = datetime.now(UTC) - timedelta(hours=2)
-        posts: list[dict[str, Any]] = []
-        for n in range(posts_per_author):
-            for a in graph.push_authors:
-                posts.append(
-                    {
-                        "type": "post_created",
-                        "user_id": a,
-                        "post_id": f"{a}-{n}",
-                        "caption": f"#{a} post {n}",
-                        "media": [],
-                        "occurred_at": _ms(base + timedelta(seconds=len(posts))),
-                    }
-                )
-        for n in range(40):
-            for c in graph.celebrities:
-                posts.append(
-                    {
-                        "type": "post_created",
-                        "user_id": c,
-                        "post_id": f"{c}-{n}",
-                        "caption": f"{c} post {n}",
-                        "media": [],
-                        "occurred_at": _ms(base + timedelta(seconds=len(posts))),
-                    }
-                )
-        expected = min(cap, push_authors * posts_per_author)
+        # One second apart, oldest first: pushed authors' posts, then 40 per celebrity.
+        authored = [
+            (a, n, f"#{a} post {n}") for n in range(sc.posts_per_author) for a in graph.push_authors
+        ]
+        authored += [(c, n, f"{c} post {n}") for n in range(40) for c in graph.celebrities]
+        posts: list[dict[str, Any]] = [
+            {
+                "type": "post_created",
+                "user_id": author,
+                "post_id": f"{author}-{n}",
+                "caption": caption,
+                "media": [],
+                "occurred_at": _ms(base + timedelta(seconds=i)),
+            }
+            for i, (author, n, caption) in enumerate(authored)
+        ]
+        expected = min(cap, sc.push_authors * sc.posts_per_author)
         click.echo(
             f"fan-out through the worker: {len(posts):,} posts, {expected:,} candidates "
-            f"for each of {viewers} viewers ..."
+            f"for each of {sc.viewers} viewers ..."
         )
         t0 = time.perf_counter()
         produce_all(producer, posts)
@@ -565,7 +574,7 @@ async def _run(
             return all(s >= expected for s in sizes)
 
         elapsed = await wait_for(feeds_full, 600, "the pushed candidates")
-        writes = push_authors * posts_per_author * viewers
+        writes = sc.push_authors * sc.posts_per_author * sc.viewers
         e2e_rate = writes / (time.perf_counter() - t0)
         click.echo(
             f"  fan-out end to end           {e2e_rate:12,.0f} candidate writes/s "
@@ -578,23 +587,23 @@ async def _run(
         )
 
         click.echo(
-            f"GET /v1/feed, limit 20, {expected} candidates + {celebrities} celebrities "
+            f"GET /v1/feed, limit 20, {expected} candidates + {sc.celebrities} celebrities "
             f"per viewer; naive fan-out on read beside it ..."
         )
         db = await conn.db()
-        for level in concurrency:
-            lat, rps = await http_load(url, tokens, level, requests)
-            nlat, nrps = await naive_load(db, graph.viewers, level, max(100, requests // 5))
+        for level in sc.concurrency:
+            lat, rps = await http_load(url, tokens, level, sc.requests)
+            nlat, nrps = await naive_load(db, graph.viewers, level, max(100, sc.requests // 5))
             click.echo(f"  c={level:<3} feed   {_fmt(lat)}  {rps:8,.0f} req/s")
             click.echo(
                 f"  c={level:<3} naive  {_fmt(nlat)}  {nrps:8,.0f} req/s (in-process, no HTTP)"
             )
         # Last: a produce rate above what the worker sustains leaves a backlog behind.
         click.echo(
-            f"post-to-visible at {rate:,.0f} posts/s for {duration_s:.0f} s "
-            f"({rate_followers} followers each) ..."
+            f"post-to-visible at {sc.rate:,.0f} posts/s for {sc.duration_s:.0f} s "
+            f"({sc.rate_followers} followers each) ..."
         )
-        latencies, produced = await post_to_visible(conn, producer, graph, rate, duration_s)
+        latencies, produced = await post_to_visible(conn, producer, graph, sc.rate, sc.duration_s)
         click.echo(
             f"  post-to-visible              {_fmt(latencies)}  "
             f"(produced {produced:,.0f} posts/s; poll every 5 ms)"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import redis.asyncio as aioredis
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import InvalidToken, verify_token
@@ -80,3 +80,6 @@ def get_current_user(
 
 
 CurrentUser = Annotated[str, Depends(get_current_user)]
+
+# Write endpoints: a retry under the same key gets the first accepted answer (api.writes).
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, StateDep
+from api.deps import CurrentUser, IdempotencyKey, StateDep
 from api.errors import ApiError, error_responses, not_found
 from api.readers.engagement import (
     read_comment,
@@ -35,7 +35,6 @@ router = APIRouter(tags=["engagement"])
 
 MAX_LIMIT = 100
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 _WRITE_ERRORS = error_responses(401, 404, 422, 503)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, DbDep, StateDep
+from api.deps import CurrentUser, DbDep, IdempotencyKey, StateDep
 from api.errors import ApiError, error_responses, not_found
 from api.readers.graph import read_follow_page, read_profiles
 from api.readers.users import get_user
@@ -18,7 +18,6 @@ router = APIRouter(prefix="/users", tags=["graph"])
 
 MAX_LIMIT = 200
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 _WRITE_ERRORS = error_responses(401, 403, 404, 422)
 
 

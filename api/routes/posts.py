@@ -6,10 +6,10 @@ import hashlib
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser, StateDep
+from api.deps import CurrentUser, IdempotencyKey, StateDep
 from api.errors import ApiError, error_responses, not_found
 from api.readers.media import read_media_many
 from api.readers.posts import read_author_posts, read_post
@@ -31,9 +31,6 @@ class MediaRefBody(BaseModel):
 class PostBody(BaseModel):
     caption: str = Field(default="", max_length=2200)
     media: list[MediaRefBody] = Field(default_factory=list, max_length=MAX_MEDIA)
-
-
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
 
 def _new_post_id(user_id: str, idempotency_key: str | None) -> str:

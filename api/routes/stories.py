@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, StateDep
+from api.deps import CurrentUser, IdempotencyKey, StateDep
 from api.errors import error_responses, not_found
 from api.readers.stories import (
     read_author_stories,
@@ -39,7 +39,6 @@ _MISSING = error_responses(401, 404)
 _PAGED = error_responses(401, 400, 422)
 MAX_TRAY = 500
 MAX_VIEWERS = 200
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
 
 @router.get("/stories/tray", response_model=TrayPage, responses=_PAGED)

@@ -177,8 +177,6 @@ class CommitWatch:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(15)
-
-    def close(self) -> None:
         self._consumer.close()
 
 
@@ -201,7 +199,6 @@ def _run(
         _send_encoded(producer, messages)
         done = _wait_exact(ns.settings, expected, timeout_s=600)
         time.sleep(1.5)  # the last commit (every second) lands
-    watch.close()
     elapsed = (done or time.perf_counter()) - start
     until_exact = len(events) / elapsed
     steady = steady_rate(watch.samples, base, len(events)) or until_exact

@@ -26,7 +26,7 @@ import click
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from bench.harness import BenchNamespace, percentile
+from bench.harness import BenchNamespace, percentile, raw_consume_rate
 from schemas.topics import topic_for
 from settings import Settings
 
@@ -108,28 +108,6 @@ def _wait_exact(settings: Settings, expected: dict[str, int], timeout_s: float) 
 
 def _cassandra_writes(log_text: str) -> int:
     return sum(int(m) for m in _WRITES.findall(log_text))
-
-
-def _raw_consume_rate(settings: Settings, topic: str, expected: int) -> float:
-    """Messages/s of a plain confluent-kafka consumer reading the topic from the start."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"{settings.namespace}-raw-{uuid.uuid4().hex[:6]}",
-            "enable.auto.commit": False,
-        }
-    )
-    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-    seen, start = 0, None
-    while seen < expected:
-        batch = consumer.consume(10_000, 1.0)
-        if batch and start is None:
-            start = time.perf_counter()
-        seen += sum(1 for m in batch if m.error() is None)
-    elapsed = time.perf_counter() - (start or time.perf_counter())
-    consumer.close()
-    return seen / elapsed if elapsed > 0 else float("inf")
 
 
 def steady_rate(samples: list[tuple[float, int]], base: int, n: int) -> float | None:
@@ -268,7 +246,7 @@ def engagement(
         )
 
         topic = ENGAGEMENT.name(ns.name)
-        raw = _raw_consume_rate(ns.settings, topic, 2 * likes)
+        raw = raw_consume_rate(ns.settings, topic, 2 * likes)
 
         click.echo(f"freshness: {probes} probes under {probe_load:,} background likes/s")
         url = ns.start_api()

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+from confluent_kafka import Consumer, TopicPartition
 
 from settings import Settings, get_settings
 
@@ -35,6 +36,34 @@ def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def raw_consume_rate(
+    settings: Settings, topic: str, expected: int, *, batch: int = 10_000
+) -> float:
+    """Messages/s of a plain confluent-kafka consumer reading ``topic`` from the start.
+
+    The ceiling the benchmarks print beside a worker's rate on the same topic. The clock
+    starts at the first batch, so a topic read in a single batch needs a smaller one.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"{settings.namespace}-raw-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+        }
+    )
+    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+    seen, start = 0, None
+    while seen < expected:
+        messages = consumer.consume(batch, 1.0)
+        if messages and start is None:
+            start = time.perf_counter()
+        seen += sum(1 for m in messages if m.error() is None)
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    consumer.close()
+    return seen / elapsed if elapsed > 0 else float("inf")
 
 
 class Process:

@@ -24,7 +24,7 @@ from collections import defaultdict
 import click
 from confluent_kafka import Consumer, TopicPartition
 
-from bench.harness import BenchNamespace, percentile
+from bench.harness import BenchNamespace, percentile, raw_consume_rate
 from domain.trending import count_in_window, parse_hashtags
 from schemas.events import make_event
 from schemas.topics import HASHTAGS, POSTS
@@ -52,22 +52,6 @@ def _consumer(settings: Settings, group: str) -> Consumer:
             "auto.offset.reset": "earliest",
         }
     )
-
-
-def _raw_consume_rate(settings: Settings, topic: str, expected: int) -> float:
-    """Messages/s of a plain confluent-kafka consumer reading ``expected`` messages."""
-    consumer = _consumer(settings, f"{settings.namespace}-raw-{uuid.uuid4().hex[:6]}")
-    consumer.subscribe([topic])
-    seen = 0
-    start = None
-    while seen < expected:
-        batch = consumer.consume(1000, 1.0)
-        if batch and start is None:
-            start = time.perf_counter()
-        seen += sum(1 for m in batch if m.error() is None)
-    elapsed = time.perf_counter() - (start or time.perf_counter())
-    consumer.close()
-    return seen / elapsed if elapsed > 0 else float("inf")
 
 
 def _lag(settings: Settings, topics: list[str]) -> tuple[int, int]:
@@ -138,7 +122,7 @@ def trending(posts: int, users: int, tags: int, delete_share: float, probes: int
             f"backlog: {len(rows)} posts ({len(deleted)} deleted again) -> "
             f"{hashtag_messages} hashtag events, {users} users, {tags} tags"
         )
-        raw_posts = _raw_consume_rate(settings, posts_topic, messages)
+        raw_posts = raw_consume_rate(settings, posts_topic, messages, batch=1000)
 
         ns.start_worker()
         started = time.perf_counter()
@@ -148,7 +132,7 @@ def trending(posts: int, users: int, tags: int, delete_share: float, probes: int
                 break
             time.sleep(0.2)
         drained_s = time.perf_counter() - started
-        raw_tags = _raw_consume_rate(settings, tags_topic, hashtag_messages)
+        raw_tags = raw_consume_rate(settings, tags_topic, hashtag_messages, batch=1000)
 
         # Exactness: the lists must equal the counts recomputed from the workload.
         newest: dict[str, dict[str, int]] = defaultdict(dict)

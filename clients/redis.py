@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any
+
 import redis.asyncio as aioredis
 
 from settings import Settings
@@ -10,6 +14,8 @@ from settings import Settings
 # "Too many connections" under a burst of concurrent requests.
 MAX_CONNECTIONS = 64
 POOL_TIMEOUT_S = 5.0
+# Commands per pipelined round trip: amortises the trips, keeps replies bounded.
+PIPELINE_CHUNK = 2000
 
 
 def connect(settings: Settings) -> aioredis.Redis:
@@ -24,3 +30,20 @@ def connect(settings: Settings) -> aioredis.Redis:
     )
     # from_pool: the client owns the pool, so aclose() also closes its connections.
     return aioredis.Redis.from_pool(pool)
+
+
+async def pipelined(
+    redis: aioredis.Redis,
+    commands: Iterable[Callable[[Any], object]],
+    *,
+    chunk: int = PIPELINE_CHUNK,
+) -> list[Any]:
+    """Queue each ``command(pipe)`` on a pipeline, ``chunk`` per round trip; all replies."""
+    replies: list[Any] = []
+    it = iter(commands)
+    while batch := list(islice(it, chunk)):
+        async with redis.pipeline(transaction=False) as pipe:
+            for command in batch:
+                command(pipe)
+            replies.extend(await pipe.execute())
+    return replies

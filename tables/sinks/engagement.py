@@ -9,10 +9,12 @@ the event time as their write timestamp, so a replay can never resurrect a delet
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from clients.redis import pipelined
 from domain.engagement import COUNTERS, counts_dict
 from tables.sinks.connections import Connections
 
@@ -32,9 +34,6 @@ _INSERT_SAVE = (
     "INSERT INTO saves_by_user (user_id, post_id, saved_at) VALUES (?, ?, ?) USING TIMESTAMP ?"
 )
 _DELETE_SAVE = "DELETE FROM saves_by_user USING TIMESTAMP ? WHERE user_id = ? AND post_id = ?"
-
-# Redis pipeline chunk: big enough to amortise round trips, small enough to stay responsive.
-_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -70,26 +69,23 @@ async def write_post_counts(
 ) -> int:
     """Flush absolute counts and likers; returns the number of Cassandra writes."""
     redis, keys = conn.redis(), conn.keys
-    ops: list[tuple[str, tuple[object, ...]]] = []
+    commands: list[Callable[[Any], object]] = []
     for post_id, vector in live.items():
-        ops.append(("hset", (keys.post_stats(post_id), counts_dict(list(vector)))))
+        key, counts = keys.post_stats(post_id), counts_dict(list(vector))
+        commands.append(lambda p, key=key, c=counts: p.hset(key, mapping=c))
     for post_id, members in likers.items():
         added = [user for user, liked in members.items() if liked]
         removed = [user for user, liked in members.items() if not liked]
+        key = keys.post_likers(post_id)
         if added:
-            ops.append(("sadd", (keys.post_likers(post_id), *added)))
+            commands.append(lambda p, key=key, users=added: p.sadd(key, *users))
         if removed:
-            ops.append(("srem", (keys.post_likers(post_id), *removed)))
+            commands.append(lambda p, key=key, users=removed: p.srem(key, *users))
     for post_id in deleted:
-        ops.append(("delete", (keys.post_stats(post_id), keys.post_likers(post_id))))
-    for start in range(0, len(ops), _CHUNK):
-        async with redis.pipeline(transaction=False) as pipe:
-            for name, args in ops[start : start + _CHUNK]:
-                if name == "hset":
-                    pipe.hset(args[0], mapping=args[1])  # type: ignore[arg-type]
-                else:
-                    getattr(pipe, name)(*args)
-            await pipe.execute()
+        commands.append(
+            lambda p, post_id=post_id: p.delete(keys.post_stats(post_id), keys.post_likers(post_id))
+        )
+    await pipelined(redis, commands)
     db = await conn.db()
     updated = _dt(now_ms)
     await db.execute_unlogged(
@@ -153,20 +149,19 @@ async def rebuild_engagement(conn: Connections) -> int:
     columns = ", ".join(COUNTERS)
     stats = await db.scan(f"SELECT post_id, {columns} FROM post_stats")
     saves = await db.scan("SELECT user_id, post_id, saved_at FROM saves_by_user")
-    written = 0
-    for start in range(0, max(len(stats), len(saves)), _CHUNK):
-        async with redis.pipeline(transaction=False) as pipe:
-            for row in stats[start : start + _CHUNK]:
-                pipe.hset(
-                    keys.post_stats(row.post_id),
-                    mapping={name: int(getattr(row, name) or 0) for name in COUNTERS},
-                )
-                written += 1
-            for row in saves[start : start + _CHUNK]:
-                pipe.zadd(
-                    keys.saved(row.user_id),
-                    {row.post_id: int(row.saved_at.timestamp() * 1000) if row.saved_at else 0},
-                )
-                written += 1
-            await pipe.execute()
-    return written
+    commands: list[Callable[[Any], object]] = [
+        lambda p, r=row: p.hset(
+            keys.post_stats(r.post_id),
+            mapping={name: int(getattr(r, name) or 0) for name in COUNTERS},
+        )
+        for row in stats
+    ]
+    commands += [
+        lambda p, r=row: p.zadd(
+            keys.saved(r.user_id),
+            {r.post_id: int(r.saved_at.timestamp() * 1000) if r.saved_at else 0},
+        )
+        for row in saves
+    ]
+    await pipelined(redis, commands)
+    return len(commands)

@@ -8,9 +8,12 @@ values: followers from the exact Faust table, following as the size of the set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from clients.lua import Lua
+from clients.redis import pipelined
 from domain.feeds import active_cutoff_ms
 from tables.sinks.connections import Connections
 
@@ -152,26 +155,36 @@ async def rebuild_graph(conn: Connections) -> int:
     redis = conn.redis()
     k = conn.keys
     threshold = conn.settings.celebrity_threshold
-    written = 0
     followers: dict[str, int] = {}
-    for row in await db.scan("SELECT user_id, follower_id FROM followers"):
-        await redis.sadd(k.followers(row.user_id), row.follower_id)
-        await redis.sadd(k.following(row.follower_id), row.user_id)
+    commands: list[Callable[[Any], object]] = []
+    rows = await db.scan("SELECT user_id, follower_id FROM followers")
+    for row in rows:
+        commands.append(lambda p, r=row: p.sadd(k.followers(r.user_id), r.follower_id))
+        commands.append(lambda p, r=row: p.sadd(k.following(r.follower_id), r.user_id))
         followers[row.user_id] = followers.get(row.user_id, 0) + 1
-        written += 1
+    written = len(rows)
     for user, count in followers.items():
-        await redis.hset(k.user_counts(user), "followers", count)
+        commands.append(lambda p, u=user, c=count: p.hset(k.user_counts(u), "followers", c))
         if count >= threshold:
-            await redis.sadd(k.celebrities(), user)
-    for row in await db.scan("SELECT user_id FROM following PER PARTITION LIMIT 1"):
-        await redis.hset(
-            k.user_counts(row.user_id), "following", await redis.scard(k.following(row.user_id))
-        )
+            commands.append(lambda p, u=user: p.sadd(k.celebrities(), u))
     for row in await db.scan("SELECT user_id, blocked_id FROM blocks"):
-        await redis.sadd(k.blocked(row.user_id), row.blocked_id)
-        await redis.sadd(k.blocked(row.blocked_id), row.user_id)
+        commands.append(lambda p, r=row: p.sadd(k.blocked(r.user_id), r.blocked_id))
+        commands.append(lambda p, r=row: p.sadd(k.blocked(r.blocked_id), r.user_id))
         written += 1
     for row in await db.scan("SELECT user_id, friend_id FROM close_friends"):
-        await redis.sadd(k.close_friends(row.user_id), row.friend_id)
+        commands.append(lambda p, r=row: p.sadd(k.close_friends(r.user_id), r.friend_id))
         written += 1
+    await pipelined(redis, commands)
+    # Following counts from the restored sets, as the live sink keeps them.
+    users = [
+        row.user_id for row in await db.scan("SELECT user_id FROM following PER PARTITION LIMIT 1")
+    ]
+    sizes = await pipelined(redis, [lambda p, u=u: p.scard(k.following(u)) for u in users])
+    await pipelined(
+        redis,
+        [
+            lambda p, u=u, n=n: p.hset(k.user_counts(u), "following", n)
+            for u, n in zip(users, sizes, strict=True)
+        ],
+    )
     return written

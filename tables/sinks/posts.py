@@ -7,12 +7,13 @@ newer version, so a replay or a late sink never rolls a deleted post back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from clients.redis import pipelined
 from domain.posts import DELETED, READY
 from tables.sinks.connections import Connections
 from tables.sinks.feeds import project_post
@@ -99,42 +100,45 @@ async def rebuild_posts(conn: Connections) -> int:
     redis = conn.redis()
     k = conn.keys
     cap = conn.settings.author_posts_cap
-    written = 0
     counts: dict[str, int] = {}
     rows = await db.scan(
         "SELECT post_id, author_id, caption, media, created_at, state, reason, "
         "WRITETIME(state) AS version FROM posts",
     )
+    commands: list[Callable[[Any], object]] = []
     for row in rows:
         created_ms = int(row.created_at.replace(tzinfo=UTC).timestamp() * 1000)
-        await redis.eval(
-            HSET_IF_NEWER,
-            1,
-            k.post(row.post_id),
-            str(row.version or 0),
-            "author_id",
-            row.author_id or "",
-            "caption",
-            row.caption or "",
-            "media",
-            row.media or "[]",
-            "created_at",
-            str(created_ms),
-            "state",
-            row.state or "",
-            "reason",
-            row.reason or "",
+        commands.append(
+            lambda p, r=row, ms=created_ms: p.eval(
+                HSET_IF_NEWER,
+                1,
+                k.post(r.post_id),
+                str(r.version or 0),
+                "author_id",
+                r.author_id or "",
+                "caption",
+                r.caption or "",
+                "media",
+                r.media or "[]",
+                "created_at",
+                str(ms),
+                "state",
+                r.state or "",
+                "reason",
+                r.reason or "",
+            )
         )
+        entry = {row.post_id: created_ms}
         if row.state == READY:
-            await redis.zadd(k.author_posts(row.author_id), {row.post_id: created_ms})
-            await redis.zadd(k.recent_posts(), {row.post_id: created_ms})
+            commands.append(lambda p, r=row, e=entry: p.zadd(k.author_posts(r.author_id), e))
+            commands.append(lambda p, e=entry: p.zadd(k.recent_posts(), e))
         elif row.state != DELETED:
-            await redis.zadd(k.author_pending(row.author_id), {row.post_id: created_ms})
+            commands.append(lambda p, r=row, e=entry: p.zadd(k.author_pending(r.author_id), e))
         if row.state != DELETED:
             counts[row.author_id] = counts.get(row.author_id, 0) + 1
-        written += 1
-    for author in counts:
-        await redis.zremrangebyrank(k.author_posts(author), 0, -(cap + 1))
-        await redis.hset(k.user_counts(author), "posts", counts[author])
-    await redis.zremrangebyrank(k.recent_posts(), 0, -(cap + 1))
-    return written
+    for author, count in counts.items():
+        commands.append(lambda p, a=author: p.zremrangebyrank(k.author_posts(a), 0, -(cap + 1)))
+        commands.append(lambda p, a=author, n=count: p.hset(k.user_counts(a), "posts", n))
+    commands.append(lambda p: p.zremrangebyrank(k.recent_posts(), 0, -(cap + 1)))
+    await pipelined(redis, commands)
+    return len(rows)

@@ -7,6 +7,7 @@ profile only when the incoming one is at least as new.
 
 from __future__ import annotations
 
+from clients.redis import pipelined
 from schemas.events import ProfileUpdated
 from tables.sinks.connections import Connections
 from tables.sinks.scripts import HSET_IF_NEWER
@@ -48,23 +49,25 @@ async def write_profile(conn: Connections, event: ProfileUpdated) -> None:
 async def rebuild_profiles(conn: Connections) -> int:
     """Refill every cached profile from Cassandra; returns how many were written."""
     db = await conn.db()
-    redis = conn.redis()
-    written = 0
-    for row in await db.scan(
+    rows = await db.scan(
         "SELECT user_id, username, display_name, is_private, updated_at FROM users"
-    ):
-        updated_ms = int(row.updated_at.timestamp() * 1000) if row.updated_at else 0
-        await redis.eval(
-            HSET_IF_NEWER,
-            1,
-            conn.keys.user(row.user_id),
-            str(updated_ms),
-            "username",
-            row.username or "",
-            "display_name",
-            row.display_name or "",
-            "is_private",
-            "1" if row.is_private else "0",
-        )
-        written += 1
-    return written
+    )
+    await pipelined(
+        conn.redis(),
+        [
+            lambda p, r=row: p.eval(
+                HSET_IF_NEWER,
+                1,
+                conn.keys.user(r.user_id),
+                str(int(r.updated_at.timestamp() * 1000) if r.updated_at else 0),
+                "username",
+                r.username or "",
+                "display_name",
+                r.display_name or "",
+                "is_private",
+                "1" if r.is_private else "0",
+            )
+            for row in rows
+        ],
+    )
+    return len(rows)

@@ -211,6 +211,7 @@ def apply_event(record: Any, batch: Batch) -> None:
                 action.member,
                 action.present,
                 event.occurred_ms,
+                change.mark.version,
                 event.user_id,
                 event.text if isinstance(event, CommentCreated) else "",
             )
@@ -221,7 +222,7 @@ def apply_event(record: Any, batch: Batch) -> None:
                 action.member,
                 action.post_id,
                 action.present,
-                event.occurred_ms,
+                change.mark.version,
                 change.mark.since_ms,
             )
         )

@@ -1,11 +1,14 @@
 """Engagement arithmetic: per-member marks, last-writer-wins, exact counts.
 
 Every counted thing is a *mark* on a post: a like or a save by a user, a comment by
-its id, a share by its event id. A mark is present or absent and remembers the event
-that set it, ordered by ``(occurred_ms, event_id)``. An event changes a mark only when
-it is newer than the one that set it, so a duplicate, a replay after a crash or a
-stale retry changes nothing, and a second like or an unlike of a post not liked
-changes no count. A post's count of a kind is the number of its present marks.
+its id, a share by its event id. A mark is present or absent and remembers when it was
+last set (``occurred_ms``) and the ids of the events applied at that millisecond. The
+newest ``occurred_at`` wins; events of one millisecond win in log order (all of one
+post's events are in one partition, applied in order), so a like then an unlike sent
+in the same millisecond leave the post unliked. An event whose id the mark already
+holds is a duplicate or a replay after a crash and changes nothing, and a second like
+or an unlike of a post not liked changes no count. A post's count of a kind is the
+number of its present marks.
 """
 
 from __future__ import annotations
@@ -47,26 +50,45 @@ class Action(NamedTuple):
     present: bool
 
 
+# Events of one millisecond remembered per mark: a microsecond each in ``Mark.version``.
+# More ties than this at one millisecond on one mark (a replay of an evicted id could
+# then count twice, and the write time stops growing) is the bound of exactness.
+MAX_TIED_EVENTS = 1000
+
+
 class Mark(NamedTuple):
-    """A mark's state: present, and the event (ms, id) that last set it.
+    """A mark's state: present, and the events (ids, in log order) applied at ``ms``.
 
     ``since_ms`` is when the mark last became present (a save's or comment's time).
-    Stored in the Faust table as a JSON list in this order (in memory as a plain
-    tuple, which the cyclic garbage collector stops tracking).
+    Stored in the Faust table as a JSON list in this order, the ids as one string in
+    the usual case of a single event (in memory as a plain tuple, which the cyclic
+    garbage collector stops tracking).
     """
 
     present: bool
     ms: int
-    event_id: str
+    event_ids: tuple[str, ...]
     since_ms: int
 
-    def to_json(self) -> tuple[int, int, str, int]:
-        return (1 if self.present else 0, self.ms, self.event_id, self.since_ms)
+    @property
+    def version(self) -> int:
+        """Microseconds that grow with every change in log order (a store's write time)."""
+        return self.ms * 1000 + len(self.event_ids) - 1
+
+    def to_json(self) -> tuple[int, int, str | list[str], int]:
+        ids = self.event_ids
+        return (
+            1 if self.present else 0,
+            self.ms,
+            ids[0] if len(ids) == 1 else list(ids),
+            self.since_ms,
+        )
 
     @classmethod
     def from_json(cls, value: Sequence[object]) -> Mark:
-        present, ms, event_id, since_ms = value
-        return cls(bool(present), int(ms), str(event_id), int(since_ms))  # type: ignore[call-overload]
+        present, ms, ids, since_ms = value
+        event_ids = (ids,) if isinstance(ids, str) else tuple(str(i) for i in ids)  # type: ignore[attr-defined]
+        return cls(bool(present), int(ms), event_ids, int(since_ms))  # type: ignore[call-overload]
 
 
 def action_of(event: EventBase) -> Action | None:
@@ -92,13 +114,21 @@ class Change:
 
 
 def apply(current: Mark | None, *, present: bool, ms: int, event_id: str) -> Change | None:
-    """Last writer wins by ``(ms, event_id)``; None when the event is not newer."""
-    if current is not None and (ms, event_id) <= (current.ms, current.event_id):
+    """The newest ``ms`` wins, then log order; None for an older, duplicate or replayed event.
+
+    Called in log order, so an event of the mark's own millisecond that the mark has
+    not seen came later in the log than every event it holds.
+    """
+    if current is None or ms > current.ms:
+        ids: tuple[str, ...] = (event_id,)
+    elif ms < current.ms or event_id in current.event_ids:
         return None
+    else:
+        ids = (*current.event_ids, event_id)[-MAX_TIED_EVENTS:]
     was = current is not None and current.present
     # since_ms moves only when the mark becomes present (a save's or comment's time).
     since = current.since_ms if current is not None and (was or not present) else ms
-    return Change(Mark(present, ms, event_id, since), int(present) - int(was))
+    return Change(Mark(present, ms, ids, since), int(present) - int(was))
 
 
 def empty_counts() -> list[int]:

@@ -3,7 +3,8 @@
 Counts are written as absolute values (HSET, ``UPDATE … SET likes = ?``), one
 Cassandra write per changed post per flush; the likers set gets SADD/SREM of each
 changed member's current state. Comments and saves are upserts and deletes that carry
-the event time as their write timestamp, so a replay can never resurrect a deleted one.
+the mark's version (event time, then log order) as their write timestamp, so a replay
+can never resurrect a deleted one.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class CommentWrite:
     comment_id: str
     present: bool
     ms: int
+    version: int  # the mark's write time in microseconds: grows in log order
     user_id: str = ""
     text: str = ""
 
@@ -51,7 +53,7 @@ class SaveWrite:
     user_id: str
     post_id: str
     present: bool
-    ms: int
+    version: int  # the mark's write time in microseconds: grows in log order
     saved_ms: int
 
 
@@ -103,14 +105,14 @@ async def write_comments(conn: Connections, writes: Sequence[CommentWrite]) -> N
         db.execute_many(
             _INSERT_COMMENT,
             [
-                (w.post_id, w.comment_id, w.user_id, w.text, _dt(w.ms), w.ms * 1000)
+                (w.post_id, w.comment_id, w.user_id, w.text, _dt(w.ms), w.version)
                 for w in writes
                 if w.present
             ],
         ),
         db.execute_many(
             _DELETE_COMMENT,
-            [(w.ms * 1000, w.post_id, w.comment_id) for w in writes if not w.present],
+            [(w.version, w.post_id, w.comment_id) for w in writes if not w.present],
         ),
     )
 
@@ -122,10 +124,10 @@ async def write_saves(conn: Connections, writes: Sequence[SaveWrite]) -> None:
     await asyncio.gather(
         db.execute_many(
             _INSERT_SAVE,
-            [(w.user_id, w.post_id, _dt(w.saved_ms), w.ms * 1000) for w in writes if w.present],
+            [(w.user_id, w.post_id, _dt(w.saved_ms), w.version) for w in writes if w.present],
         ),
         db.execute_many(
-            _DELETE_SAVE, [(w.ms * 1000, w.user_id, w.post_id) for w in writes if not w.present]
+            _DELETE_SAVE, [(w.version, w.user_id, w.post_id) for w in writes if not w.present]
         ),
     )
     redis, keys = conn.redis(), conn.keys

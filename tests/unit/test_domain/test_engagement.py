@@ -56,8 +56,30 @@ def test_since_moves_only_when_the_mark_becomes_present() -> None:
 
 
 def test_mark_round_trips_through_the_table_json() -> None:
-    mark = Mark(True, 12, "e1", 3)
-    assert Mark.from_json(mark.to_json()) == mark
+    for mark in (Mark(True, 12, ("e1",), 3), Mark(False, 12, ("e1", "e2"), 3)):
+        assert Mark.from_json(mark.to_json()) == mark
+
+
+def test_events_of_one_millisecond_resolve_in_log_order() -> None:
+    # "z" sorts after "a": comparing ids as strings would keep the post liked.
+    liked = apply(None, present=True, ms=10, event_id="z")
+    assert liked is not None
+    unliked = apply(liked.mark, present=False, ms=10, event_id="a")
+    assert unliked is not None and unliked.delta == -1 and not unliked.mark.present
+    # A replay of either (after a crash) or a duplicate changes nothing.
+    assert apply(unliked.mark, present=True, ms=10, event_id="z") is None
+    assert apply(unliked.mark, present=False, ms=10, event_id="a") is None
+
+
+def test_the_version_grows_with_every_change_in_log_order() -> None:
+    first = apply(None, present=True, ms=10, event_id="b")
+    assert first is not None
+    tied = apply(first.mark, present=False, ms=10, event_id="a")
+    assert tied is not None
+    later = apply(tied.mark, present=True, ms=11, event_id="c")
+    assert later is not None
+    assert first.mark.version < tied.mark.version < later.mark.version
+    assert first.mark.version == 10_000
 
 
 # Distinct events: one event id never names two different events.
@@ -81,7 +103,10 @@ def test_any_order_and_any_duplicates_end_in_the_newest_events_state(
         change = apply(mark, present=present, ms=ms, event_id=event_id)
         if change is not None:
             mark, count = change.mark, count + change.delta
-    newest = max(sequence, key=lambda e: (e[1], e[2]))
+    # Independently: the newest ms wins; within it, the last event in log order (the
+    # first delivery of each event id is its place in the log).
+    first_seen = {e[2]: i for i, e in reversed(list(enumerate(delivered)))}
+    newest = max(sequence, key=lambda e: (e[1], first_seen[e[2]]))
     assert mark is not None
     assert mark.present == newest[0]
     assert count == int(newest[0])
@@ -100,10 +125,10 @@ def test_actions_name_the_mark_each_event_sets() -> None:
 
 def test_counts_are_the_present_marks_per_post_and_kind() -> None:
     marks = {
-        ("p1", "l", "u1"): Mark(True, 1, "a", 1),
-        ("p1", "l", "u2"): Mark(False, 2, "b", 1),
-        ("p1", "c", "c1"): Mark(True, 3, "c", 3),
-        ("p2", "h", "e1"): Mark(True, 4, "d", 4),
+        ("p1", "l", "u1"): Mark(True, 1, ("a",), 1),
+        ("p1", "l", "u2"): Mark(False, 2, ("b",), 1),
+        ("p1", "c", "c1"): Mark(True, 3, ("c",), 3),
+        ("p2", "h", "e1"): Mark(True, 4, ("d",), 4),
     }
     assert counts_from_marks(marks) == {"p1": [1, 1, 0, 0], "p2": [0, 0, 0, 1]}
 

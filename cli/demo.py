@@ -65,6 +65,38 @@ def _wait_http(
     return None
 
 
+def _wait_serving(settings: Settings, timeout_s: float = 300.0) -> bool:
+    """Wait until the worker has rebuilt its tables and serves; say why when it does not."""
+    url = f"http://{settings.worker_web_host}:{settings.worker_web_port}/healthz"
+    log = _paths(settings, "worker")[1]
+    deadline = time.monotonic() + timeout_s
+    shown = ""
+    while time.monotonic() < deadline:
+        if _running(settings, "worker") is None:
+            tail = (
+                "\n".join(log.read_text(errors="replace").splitlines()[-5:]) if log.exists() else ""
+            )
+            click.echo(f"error: the worker exited; see {log}\n{tail}", err=True)
+            return False
+        try:
+            health = httpx.get(url, timeout=3).json()
+        except (httpx.HTTPError, ValueError):
+            health = {"state": "starting", "detail": "opening its health port"}
+        if health["state"] == "serving":
+            took = health.get("last_recovery_s")
+            click.echo(
+                f"worker: serving (recovered {health.get('recovered_records', 0)} changelog "
+                f"records{f' in {took} s' if took is not None else ''})"
+            )
+            return True
+        if health["detail"] != shown:
+            shown = health["detail"]
+            click.echo(f"worker: {health['state']}: {shown}")
+        time.sleep(0.5)
+    click.echo(f"error: the worker did not serve within {timeout_s:.0f} s; see {log}", err=True)
+    return False
+
+
 @click.command()
 @click.option("--stop", is_flag=True, help="Stop the demo's worker and API.")
 @click.option("--users", type=int, default=200, show_default=True, help="Synthetic users.")
@@ -98,6 +130,8 @@ def demo(stop: bool, users: int, events: int) -> None:
             f"{name}: {'started' if started else 'already running'} (pid {pid}, log {_paths(settings, name)[1]})"
         )
 
+    if not _wait_serving(settings):
+        sys.exit(1)
     base = f"http://{settings.api_host}:{settings.api_port}"
     if _wait_http(f"{base}/healthz", timeout_s=60) is None:
         click.echo(

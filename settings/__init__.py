@@ -52,8 +52,13 @@ class Settings(BaseSettings):
     services_start_timeout_s: float = 240.0
     services_stop_timeout_s: float = 60.0
 
-    # Worker / Faust
+    # Worker / Faust: the worker's health page (GET /healthz) on loopback.
+    worker_web_host: str = "127.0.0.1"
     worker_web_port: int = 6066
+    # A worker not serving that makes no recovery progress this long exits (code 5).
+    recovery_stall_timeout_s: float = 60.0
+    # A worker silent this long leaves its group and its partitions move (kill -9 case).
+    worker_session_timeout_s: float = 10.0
 
     # API
     api_host: str = "127.0.0.1"

@@ -9,11 +9,18 @@ its first suspension in place, the way Python 3.12's eager tasks do. Only a
 hand-off that really has to wait (a full buffer, paused flow control) becomes a
 task, and it still races ``suspend_flow`` exactly as before, so a rebalance
 abandons it as Faust intends.
+
+Faust also waits for every event in flight to be acked before a rebalance or a stop,
+with no limit: one message that no stream acks holds the worker forever (a SIGTERM then
+ends in a kill). ``EagerConsumer.wait_empty`` waits at most ``WAIT_EMPTY_S``, commits
+what is acked and names what it left; those events are replayed by the next owner,
+and every effect is idempotent.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -64,7 +71,32 @@ async def hand_off(service: Service, handoff: Any, suspended: Any) -> WaitResult
     return await Service.wait_first(service, resume(handoff, waiting), suspended)
 
 
+# The longest a rebalance or a stop waits for events in flight (seconds).
+WAIT_EMPTY_S = 5.0
+
+
 class EagerConsumer(aiokafka.Consumer):
+    async def wait_empty(self) -> None:
+        """Faust's wait for acks of events in flight, bounded by ``WAIT_EMPTY_S``."""
+        deadline = time.monotonic() + WAIT_EMPTY_S
+        while not self.should_stop and self._unacked_messages:
+            await self.commit()
+            self._clean_unacked_messages()
+            if not self._unacked_messages:
+                break
+            if time.monotonic() >= deadline:
+                left = sorted((m.topic, m.partition, m.offset) for m in self._unacked_messages)
+                self.log.warning(
+                    "gave up waiting for %d events in flight after %.0f s (they will be "
+                    "replayed): %s",
+                    len(left),
+                    WAIT_EMPTY_S,
+                    ", ".join(f"{t}[{p}]@{o}" for t, p, o in left[:10]),
+                )
+                break
+            await self._wait_for_ack(timeout=1)
+        await self.commit_and_end_transactions()
+
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         # Only the per-message hand-off: (callback(message), suspend_flow.wait()).
         if (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -89,19 +89,45 @@ def namespace(services: Settings) -> Iterator[str]:
     delete_namespace_topics(services)
     session.execute(f"DROP KEYSPACE IF EXISTS {services.cassandra_keyspace}", timeout=60)
     cassandra_client.close(session)
+    asyncio.run(_drop_redis(services))
 
-    async def drop_redis() -> None:
-        from clients.redis import connect
-        from schemas.redis_keys import RedisKeys
 
-        redis = connect(services)
-        async for key in redis.scan_iter(
-            match=RedisKeys(services.namespace).all_pattern(), count=1000
-        ):
-            await redis.delete(key)
-        await redis.aclose()
+async def _drop_redis(settings: Settings) -> None:
+    from clients.redis import connect
+    from schemas.redis_keys import RedisKeys
 
-    asyncio.run(drop_redis())
+    redis = connect(settings)
+    async for key in redis.scan_iter(match=RedisKeys(settings.namespace).all_pattern(), count=1000):
+        await redis.delete(key)
+    await redis.aclose()
+
+
+@pytest.fixture
+def namespace_factory(services: Settings) -> Iterator[Callable[[str], Settings]]:
+    """Namespaces of their own (topics, keyspace, Redis prefix, group), dropped afterwards.
+
+    For tests that kill or restart a worker: nothing they do reaches the session's.
+    """
+    from clients import cassandra as cassandra_client
+    from clients.kafka import delete_namespace_topics, ensure_topics
+    from clients.migrations import migrate
+
+    made: list[Settings] = []
+    session = cassandra_client.connect(services)
+
+    def make(prefix: str) -> Settings:
+        settings = Settings(namespace=f"{prefix}{uuid.uuid4().hex[:8]}")
+        migrate(session, settings.cassandra_keyspace, replication_factor=1)
+        ensure_topics(settings)
+        made.append(settings)
+        return settings
+
+    yield make
+    for settings in made:
+        delete_namespace_topics(settings)
+        session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
+        asyncio.run(_drop_redis(settings))
+    cassandra_client.close(session)
 
 
 @pytest.fixture(scope="session")

@@ -75,6 +75,9 @@ class Process:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
     def wait_for_log(self, needle: str, *, timeout_s: float, after: int = 0) -> None:
         """Wait until ``needle`` appears in the log past character ``after``."""
         deadline = time.monotonic() + timeout_s
@@ -88,14 +91,16 @@ class Process:
             f"{self.args[0]} did not log {needle!r} in {timeout_s:.0f} s:\n{self.tail()}"
         )
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit code."""
         if self.proc is None or self.proc.poll() is not None:
-            return
+            return self.returncode()
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
+        return self.returncode()
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, no final commit (crash tests)."""
@@ -105,16 +110,36 @@ class Process:
 
 
 class Worker(Process):
-    READY = "[^Worker]: Ready"
+    """``photostream worker`` with its own health port; ready once ``/healthz`` says serving."""
 
-    def __init__(self, *, env: dict[str, str], log_file: Path) -> None:
-        super().__init__(["worker"], env=env, log_file=log_file)
+    def __init__(self, *, env: dict[str, str], log_file: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        super().__init__(
+            ["worker"],
+            env={**env, "PHOTOSTREAM_WORKER_WEB_PORT": str(self.port)},
+            log_file=log_file,
+        )
+
+    def health(self) -> dict[str, object] | None:
+        """The worker's health document, or None while nothing answers."""
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).json()  # type: ignore[no-any-return]
+        except (httpx.HTTPError, ValueError):
+            return None
 
     def start_and_wait(self, timeout_s: float = 120.0) -> Worker:
-        offset = len(self.log())
         self.start()
-        self.wait_for_log(self.READY, timeout_s=timeout_s, after=offset)
+        self.wait_serving(timeout_s)
         return self
+
+    def wait_serving(self, timeout_s: float = 120.0) -> dict[str, object]:
+        def serving() -> dict[str, object] | None:
+            if not self.alive():
+                raise AssertionError(f"worker exited early ({self.returncode()}):\n{self.tail()}")
+            health = self.health()
+            return health if health and health.get("state") == "serving" else None
+
+        return wait_until(serving, timeout_s=timeout_s, interval_s=0.2, what="the worker to serve")
 
 
 class Api(Process):

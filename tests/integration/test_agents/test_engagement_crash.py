@@ -12,12 +12,11 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 
 from settings import Settings
 from tests.support import Api, Worker, wait_until
@@ -26,33 +25,6 @@ EVENTS = 200_000
 POSTS = 2_000
 USERS = 400
 DUPLICATE_RATE = 0.05
-
-
-@pytest.fixture(scope="module")
-def crash_ns(services: Settings) -> Iterator[Settings]:
-    from clients import cassandra as cassandra_client
-    from clients.kafka import delete_namespace_topics, ensure_topics
-    from clients.migrations import migrate
-
-    settings = Settings(namespace=f"crash{uuid.uuid4().hex[:8]}")
-    session = cassandra_client.connect(settings)
-    migrate(session, settings.cassandra_keyspace, replication_factor=1)
-    ensure_topics(settings)
-    yield settings
-    delete_namespace_topics(settings)
-    session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
-    cassandra_client.close(session)
-    asyncio.run(_drop_redis(settings))
-
-
-async def _drop_redis(settings: Settings) -> None:
-    from clients.redis import connect
-    from schemas.redis_keys import RedisKeys
-
-    redis = connect(settings)
-    async for key in redis.scan_iter(match=RedisKeys(settings.namespace).all_pattern(), count=1000):
-        await redis.delete(key)
-    await redis.aclose()
 
 
 def _workload(seed: int) -> tuple[list[dict[str, object]], dict[str, set[str]]]:
@@ -116,10 +88,12 @@ async def _redis_view(settings: Settings) -> tuple[dict[str, int], dict[str, set
 
 
 def test_counts_stay_exact_through_duplicates_and_two_kill_9s(
-    crash_ns: Settings, tmp_path: Path
+    namespace_factory: Callable[[str], Settings], tmp_path: Path
 ) -> None:
     from clients import cassandra as cassandra_client
     from tests.factories import event_dict
+
+    crash_ns = namespace_factory("crash")
 
     env = {
         "PHOTOSTREAM_NAMESPACE": crash_ns.namespace,

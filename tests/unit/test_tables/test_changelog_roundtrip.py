@@ -95,4 +95,3 @@ async def test_table_values_round_trip_through_the_changelog(name: str) -> None:
         event = await topic.decode(_message(table, raw_key, raw_value), propagate=True)
         assert table._to_key(event.key) == key
         assert _json(table._to_value(event.value)) == _json(value)
-

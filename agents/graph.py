@@ -13,6 +13,7 @@ import time
 import faust
 import orjson
 
+from domain.feeds import demoted
 from domain.graph import edge_key, follow_change, may_follow
 from schemas.events import (
     Block,
@@ -24,12 +25,13 @@ from schemas.events import (
     Unfollow,
     make_event,
 )
-from streams.app import app
+from streams.app import app, settings
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.keyed import KeyedLocks
 from streams.topics import graph_topic
 from tables.graph import follow_edges, follower_counts
 from tables.sinks import connections
+from tables.sinks.feeds import push_tail_to_followers
 from tables.sinks.graph import write_block, write_close_friend, write_follow
 
 # Actors overlapping the round trips of different followed users (``streams.keyed``).
@@ -48,7 +50,9 @@ async def _set_follow(event: EventBase, follower_id: str, followee_id: str, foll
     change = follow_change(bool(follow_edges[key]), follow=follow, allowed=allowed)
     if follow and not change.present:
         return  # refused: self-follow or a block either way
-    count = max(0, follower_counts[followee_id] + change.count_delta)
+    before = follower_counts[followee_id]
+    count = max(0, before + change.count_delta)
+    now_ms = int(time.time() * 1000)
     # Effects first, state after: a crash in between replays the (idempotent) effects
     # instead of finding the table already changed and skipping them.
     await write_follow(
@@ -58,8 +62,10 @@ async def _set_follow(event: EventBase, follower_id: str, followee_id: str, foll
         present=change.present,
         follower_count=count,
         occurred_at=event.occurred_at,
-        now_ms=int(time.time() * 1000),
+        now_ms=now_ms,
     )
+    if demoted(before, count, settings.celebrity_threshold):
+        await push_tail_to_followers(connections, followee_id, now_ms=now_ms)
     if change.count_delta:
         follow_edges[key] = change.present
         follower_counts[followee_id] = count

@@ -39,6 +39,17 @@ def is_celebrity(follower_count: int, threshold: int) -> bool:
     return follower_count >= threshold
 
 
+def demoted(followers_before: int, followers_after: int, threshold: int) -> bool:
+    """The author just stopped being a celebrity.
+
+    Their posts made meanwhile reached followers only by being pulled at read time,
+    which stops now: the newest of them must be pushed, or they vanish from feeds.
+    """
+    return is_celebrity(followers_before, threshold) and not is_celebrity(
+        followers_after, threshold
+    )
+
+
 def active_cutoff_ms(now_ms: int, inactive_after_days: int) -> int:
     """Followers last seen before this get no pushes; their feed is rebuilt on return."""
     return now_ms - inactive_after_days * DAY_MS

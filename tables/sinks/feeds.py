@@ -10,13 +10,14 @@ post changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from clients.lua import Lua
+from clients.redis import pipelined
 from domain.feeds import active_cutoff_ms, newest
 from tables.sinks.connections import Connections
 
@@ -127,6 +128,31 @@ async def project_post(
             ],
         )
     )
+
+
+async def push_tail_to_followers(conn: Connections, author_id: str, *, now_ms: int) -> int:
+    """An author who stopped being a celebrity: the newest posts reads used to pull go to
+    every active follower's feed (idle followers rebuild theirs from the tails on return).
+    Returns followers pushed to."""
+    s, k, redis = conn.settings, conn.keys, conn.redis()
+    tail = dict(
+        await redis.zrevrange(k.author_posts(author_id), 0, s.feed_pull_tail - 1, withscores=True)
+    )
+    followers = sorted(await redis.smembers(k.followers(author_id)))
+    if not tail or not followers:
+        return 0
+    seen = await redis.zmscore(k.active_users(), followers)
+    cutoff = active_cutoff_ms(now_ms, s.inactive_after_days)
+    active = [f for f, ms in zip(followers, seen, strict=True) if ms is not None and ms >= cutoff]
+    commands: list[Callable[[Any], object]] = []
+    for follower in active:
+        feed = k.feed(follower)
+        commands.append(lambda p, feed=feed: p.zadd(feed, tail))
+        commands.append(lambda p, feed=feed: p.zremrangebyrank(feed, 0, -(s.feed_cap + 1)))
+    if active:
+        commands.append(lambda p: p.sadd(k.feed_dirty(), *active))
+    await pipelined(redis, commands)
+    return len(active)
 
 
 # --- durable copies ----------------------------------------------------------------

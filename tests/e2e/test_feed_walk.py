@@ -143,6 +143,27 @@ def test_push_and_pull_posts_appear_in_recency_order(viewer: Client, producer: A
     assert [p["post_id"] for p in r.json()["data"]] == [p5, p1]
 
 
+def test_a_celebrity_who_loses_followers_keeps_their_posts_in_feeds(
+    viewer: Client, producer: Any
+) -> None:
+    star = unique("star")
+    profile(producer, star)
+    follow(producer, viewer.user, star)
+    fans = [unique("fan") for _ in range(THRESHOLD - 1)]
+    for fan in fans:
+        follow(producer, fan, star)
+    wait_count(viewer, star, "followers", THRESHOLD)
+    pulled = post(producer, star, seconds_ago=5)  # a celebrity's post: only pulled at read
+    wait_feed(viewer, {pulled}, what="the celebrity's post, pulled")
+    send(producer, "unfollow", user_id=fans[0], target_id=star)  # back below the threshold
+    wait_count(viewer, star, "followers", THRESHOLD - 1)
+    pushed = post(producer, star)
+    # The post made while a celebrity was pushed on demotion; the new one as usual.
+    ids = wait_feed(viewer, {pulled, pushed}, what="both posts after the demotion")
+    assert ids[:2] == [pushed, pulled]
+    assert {p["post_id"]: p["source"] for p in viewer.feed()}[pulled] == "push"
+
+
 def test_unfollow_block_delete_and_going_private_remove_posts(
     viewer: Client, producer: Any
 ) -> None:

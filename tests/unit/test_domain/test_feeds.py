@@ -112,3 +112,12 @@ def test_entries_and_cursors_round_trip_and_garbage_is_refused() -> None:
     for bad in ("not-a-cursor!", encode_cursor(x=1), "e30"):
         with pytest.raises(InvalidCursor):
             decode_cursor(bad, "s", "o")
+
+
+def test_an_author_is_demoted_only_when_crossing_below_the_threshold() -> None:
+    from domain.feeds import demoted
+
+    assert demoted(6, 5, threshold=6)
+    assert not demoted(7, 6, threshold=6)  # still a celebrity
+    assert not demoted(5, 4, threshold=6)  # never was one
+    assert not demoted(5, 6, threshold=6)  # promoted

@@ -9,9 +9,10 @@ Why these settings:
   reads are served by the API from Redis and Cassandra, and table pages stay off.
 - the consumer hands messages to the streams without four tasks per message
   (``streams.transport``).
-- a stopping worker does not wait for events still in flight: nothing acked them, so the
-  next owner replays them (every effect is idempotent), and SIGTERM ends the process in
-  a few seconds instead of waiting for buffers to drain.
+- a stopping worker waits a bounded time for the events in flight, commits what is
+  done and nothing after (``streams.transport``), so SIGTERM ends it in seconds and
+  whatever was still running is replayed (every effect is idempotent).
+- records fetched while a recovery completes wait for it (``hold_streams_until_seeked``).
 - a dead worker's partitions move after ``broker_session_timeout`` (10 s), so a worker
   restarted after a kill -9 joins in seconds, not the minute of Faust's default.
 """
@@ -47,7 +48,6 @@ app = App(
     stream_buffer_maxsize=16384,
     broker_commit_interval=1.0,
     consumer_auto_offset_reset="earliest",
-    stream_wait_empty=False,
     broker_session_timeout=settings.worker_session_timeout_s,
     broker_heartbeat_interval=settings.worker_session_timeout_s / 5,
     Topic=MonitoredTopic,
@@ -60,3 +60,17 @@ app = App(
     table_cleanup_interval=30.0,
     datadir=str(settings.data_dir / "worker" / settings.namespace),
 )
+
+
+@app.on_rebalance_complete.connect
+async def hold_streams_until_seeked(sender: faust.App, **_: object) -> None:
+    """Stop handing fetched records to the streams until the recovery has finished.
+
+    When a recovery completes, Faust resumes the stream partitions, seeks them to their
+    committed offsets, then clears the streams' buffers and resumes flow. Records
+    fetched in between were put in the buffers, thrown away by the clear, and their
+    copies fetched again after the seek dropped as already read: events lost on a
+    plain restart, committed past. Suspended here (this signal opens that sequence),
+    they wait for the resume instead, and Faust's own resume lets them through.
+    """
+    sender.flow_control.suspend()

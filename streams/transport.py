@@ -14,7 +14,9 @@ Faust also waits for every event in flight to be acked before a rebalance or a s
 with no limit: one message that no stream acks holds the worker forever (a SIGTERM then
 ends in a kill). ``EagerConsumer.wait_empty`` waits at most ``WAIT_EMPTY_S``, commits
 what is acked and names what it left; those events are replayed by the next owner,
-and every effect is idempotent.
+and every effect is idempotent. On a stop that is the last commit: Faust then cancels
+the agents, and a stream acks the event it was processing when cancelled, so any later
+commit would mark an event done that never finished.
 """
 
 from __future__ import annotations
@@ -76,6 +78,19 @@ WAIT_EMPTY_S = 5.0
 
 
 class EagerConsumer(aiokafka.Consumer):
+    # Set once a stopping worker has made its last commit (see the module docstring).
+    _sealed = False
+
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        if self._sealed:
+            return False
+        return await super().commit(*args, **kwargs)
+
+    async def on_stop(self) -> None:
+        # Faust's own stop would wait and commit again, after the agents were cancelled.
+        self._sealed = True
+        self.transport._topic_waiters.clear()
+
     async def wait_empty(self) -> None:
         """Faust's wait for acks of events in flight, bounded by ``WAIT_EMPTY_S``."""
         deadline = time.monotonic() + WAIT_EMPTY_S
@@ -96,6 +111,8 @@ class EagerConsumer(aiokafka.Consumer):
                 break
             await self._wait_for_ack(timeout=1)
         await self.commit_and_end_transactions()
+        if self.app.should_stop:
+            self._sealed = True
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         # Only the per-message hand-off: (callback(message), suspend_flow.wait()).

@@ -66,3 +66,17 @@ async def test_an_error_in_the_hand_off_propagates() -> None:
     suspend = asyncio.Event()
     with pytest.raises(ValueError, match="bad message"):
         await hand_off(Service(), broken(), suspend.wait())
+
+
+async def test_a_completing_recovery_holds_records_until_faust_resumes_the_flow() -> None:
+    from types import SimpleNamespace
+
+    from mode.utils.queues import FlowControlEvent
+
+    from streams.app import hold_streams_until_seeked
+
+    flow = FlowControlEvent(initially_suspended=False)
+    await hold_streams_until_seeked(SimpleNamespace(flow_control=flow))  # type: ignore[arg-type]
+    assert not flow.is_active()  # records wait instead of filling buffers about to be cleared
+    flow.resume()  # what Faust does once the partitions are seeked
+    assert flow.is_active()

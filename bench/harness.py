@@ -24,7 +24,6 @@ from confluent_kafka import Consumer, TopicPartition
 from settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKER_READY = "[^Worker]: Ready"
 
 
 # One API process per core, as it would be deployed; reads are CPU-bound Python.
@@ -66,11 +65,18 @@ def raw_consume_rate(
     return seen / elapsed if elapsed > 0 else float("inf")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Process:
     """A ``photostream`` verb in a child process with the namespace's environment."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
+        self.health_port: int | None = None
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", *args],
@@ -90,6 +96,21 @@ class Process:
                 raise RuntimeError(f"process exited early; see {self.log}")
             time.sleep(0.2)
         raise RuntimeError(f"{needle!r} not logged in {timeout_s:.0f} s; see {self.log}")
+
+    def wait_serving(self, port: int, timeout_s: float) -> dict[str, object]:
+        """Wait until the worker's health page says serving; returns that document."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited ({self.proc.returncode}); see {self.log}")
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
+                if health.get("state") == "serving":
+                    return health  # type: ignore[no-any-return]
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not serving in {timeout_s:.0f} s; see {self.log}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -128,15 +149,17 @@ class BenchNamespace:
         return self
 
     def start_worker(self, timeout_s: float = 180.0) -> Process:
-        proc = Process(["worker", "--loglevel", "info"], self.env, self.logs / "worker.log")
+        """A worker on a health port of its own; returns once it serves."""
+        port = free_port()
+        env = {**self.env, "PHOTOSTREAM_WORKER_WEB_PORT": str(port)}
+        proc = Process(["worker", "--loglevel", "info"], env, self.logs / "worker.log")
+        proc.health_port = port
         self._procs.append(proc)
-        proc.wait_for_log(WORKER_READY, timeout_s)
+        proc.wait_serving(port, timeout_s)
         return proc
 
     def start_api(self, timeout_s: float = 60.0, workers: int = API_WORKERS) -> str:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         proc = Process(
             ["api", "--port", str(port), "--workers", str(workers)], self.env, self.logs / "api.log"
         )

@@ -21,6 +21,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "bench.stories:stories",
         "Tray reads at 64 clients (500 followed authors) vs raw Redis reads of the same keys.",
     ),
+    "recovery": (
+        "bench.recovery:recovery",
+        "Restart-to-serving time as the engagement state grows vs raw changelog consume.",
+    ),
     "trending": (
         "bench.trending:trending",
         "Hashtag events/s of one worker vs raw consume; post-to-trending latency.",

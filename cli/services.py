@@ -12,8 +12,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from services import manager
-from services.base import EXIT_FAILED, Progress, ServiceError, tail_lines
+from launcher import manager
+from launcher.base import EXIT_FAILED, Progress, ServiceError, tail_lines
 from settings import get_settings
 
 console = Console(stderr=True)

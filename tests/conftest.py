@@ -58,7 +58,7 @@ def test_env(settings: Settings) -> dict[str, str]:
 
 
 def _check_services(settings: Settings) -> list[str]:
-    from services.manager import status
+    from launcher.manager import status
 
     return [f"{s.name}: {s.detail or s.state}" for s in status(settings) if not s.answering]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli.services import services
-from services.versions import CASSANDRA_VERSION, KAFKA_VERSION, REDIS_DOCKER_TAG, REDIS_MAJOR
+from launcher.versions import CASSANDRA_VERSION, KAFKA_VERSION, REDIS_DOCKER_TAG, REDIS_MAJOR
 from settings import Settings
 
 COMPOSE = Path(__file__).resolve().parents[3] / "docker" / "compose.yml"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services import cassandra, kafka, redis
-from services.base import load_template, render
-from services.versions import CASSANDRA_VERSION, KAFKA_VERSION, RELOAD4J_VERSION
+from launcher import cassandra, kafka, redis
+from launcher.base import load_template, render
+from launcher.versions import CASSANDRA_VERSION, KAFKA_VERSION, RELOAD4J_VERSION
 from settings import Settings
 
 

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import ClassVar
 
-from services.base import (
+from launcher.base import (
     JvmService,
     ServiceError,
     find_java,
@@ -17,7 +17,7 @@ from services.base import (
     port_open,
     render,
 )
-from services.versions import (
+from launcher.versions import (
     KAFKA_VERSION,
     MAVEN_DEPENDENCY_PLUGIN_VERSION,
     RELOAD4J_VERSION,

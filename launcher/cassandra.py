@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import ClassVar
 
-from services.base import (
+from launcher.base import (
     JvmService,
     PrerequisiteError,
     find_java,
@@ -14,7 +14,7 @@ from services.base import (
     port_open,
     render,
 )
-from services.versions import CASSANDRA_VERSION, MAVEN_DEPENDENCY_PLUGIN_VERSION
+from launcher.versions import CASSANDRA_VERSION, MAVEN_DEPENDENCY_PLUGIN_VERSION
 from settings import Settings
 
 logger = logging.getLogger(__name__)

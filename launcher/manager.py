@@ -7,10 +7,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.base import Progress, Service, ServiceError, ServiceStatus, exclusive_lock
-from services.cassandra import Cassandra
-from services.kafka import Kafka
-from services.redis import Redis
+from launcher.base import Progress, Service, ServiceError, ServiceStatus, exclusive_lock
+from launcher.cassandra import Cassandra
+from launcher.kafka import Kafka
+from launcher.redis import Redis
 from settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
-from services.versions import JAVA_DEBIAN_PACKAGE, JAVA_MAJOR
+from launcher.versions import JAVA_DEBIAN_PACKAGE, JAVA_MAJOR
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def render(template: str, values: Mapping[str, object]) -> str:
 
 
 def load_template(name: str) -> str:
-    return resources.files("services").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("launcher").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def fingerprint(*texts: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.base import (
+from launcher.base import (
     PortConflictError,
     check_ports_free,
     describe_owner,

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import ClassVar
 
-from services.base import (
+from launcher.base import (
     PrerequisiteError,
     Service,
     ServiceError,
@@ -20,7 +20,7 @@ from services.base import (
     stop_pid,
     wait_for_exit,
 )
-from services.versions import REDIS_DEBIAN_PACKAGE, REDIS_MAJOR
+from launcher.versions import REDIS_DEBIAN_PACKAGE, REDIS_MAJOR
 from settings import Settings
 
 logger = logging.getLogger(__name__)

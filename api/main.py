@@ -17,7 +17,7 @@ from api.auth import load_secret
 from api.deps import AppState
 from api.routes import (
     engagement,
-    feed,
+    feeds,
     files,
     graph,
     health,
@@ -44,7 +44,7 @@ def build_router() -> APIRouter:
     # Before users: /users/me/saved must not be read as a user id.
     router.include_router(engagement.router)
     router.include_router(users.router)
-    router.include_router(feed.router)
+    router.include_router(feeds.router)
     router.include_router(posts.router)
     router.include_router(graph.router)
     router.include_router(media.router)

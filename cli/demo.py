@@ -25,14 +25,14 @@ def _paths(settings: Settings, name: str) -> tuple[Path, Path]:
 
 
 def _running(settings: Settings, name: str) -> int | None:
-    from launcher.base import managed_pid
+    from launcher.processes import managed_pid
 
     pid_file, _ = _paths(settings, name)
     return managed_pid(pid_file, Path.cwd())
 
 
 def _start(settings: Settings, name: str) -> tuple[int, bool]:
-    from launcher.base import spawn
+    from launcher.processes import spawn
 
     pid = _running(settings, name)
     if pid is not None:
@@ -109,7 +109,7 @@ def _wait_serving(settings: Settings, timeout_s: float = 300.0) -> bool:
 )
 def demo(stop: bool, users: int, events: int) -> None:
     """Start everything, produce a workload, and print where to look."""
-    from launcher.base import stop_pid
+    from launcher.processes import stop_pid
 
     settings = get_settings()
     if stop:

@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from launcher import manager
-from launcher.base import EXIT_FAILED, Progress, ServiceError, tail_lines
+from launcher.errors import EXIT_FAILED, ServiceError
+from launcher.logs import tail_lines
+from launcher.service import Progress
 from settings import get_settings
 
 console = Console(stderr=True)

@@ -6,14 +6,10 @@ import logging
 from pathlib import Path
 from typing import ClassVar
 
-from launcher.base import (
-    JvmService,
-    PrerequisiteError,
-    find_java,
-    load_template,
-    port_open,
-    render,
-)
+from launcher.errors import PrerequisiteError
+from launcher.jvm import JvmService, find_java
+from launcher.ports import port_open
+from launcher.rendering import load_template, render
 from launcher.versions import CASSANDRA_VERSION, MAVEN_DEPENDENCY_PLUGIN_VERSION
 from settings import Settings
 

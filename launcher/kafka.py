@@ -9,14 +9,10 @@ import uuid
 from pathlib import Path
 from typing import ClassVar
 
-from launcher.base import (
-    JvmService,
-    ServiceError,
-    find_java,
-    load_template,
-    port_open,
-    render,
-)
+from launcher.errors import ServiceError
+from launcher.jvm import JvmService, find_java
+from launcher.ports import port_open
+from launcher.rendering import load_template, render
 from launcher.versions import (
     KAFKA_VERSION,
     MAVEN_DEPENDENCY_PLUGIN_VERSION,

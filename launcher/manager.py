@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from launcher.base import Progress, Service, ServiceError, ServiceStatus, exclusive_lock
 from launcher.cassandra import Cassandra
+from launcher.errors import ServiceError
 from launcher.kafka import Kafka
 from launcher.redis import Redis
+from launcher.service import Progress, Service, ServiceStatus
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -121,3 +125,19 @@ def say(progress: Progress | None) -> Progress:
 
 def status(settings: Settings, names: Sequence[str] | None = None) -> list[ServiceStatus]:
     return [service.status() for service in build(settings, names).values()]
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, *, what: str, progress: Progress) -> Iterator[None]:
+    """Serialise `services up`/`down` runs on one data dir (e.g. two test runs at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"waiting for another `{what}` on {path.parent} to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

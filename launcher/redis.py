@@ -10,16 +10,11 @@ import subprocess
 from pathlib import Path
 from typing import ClassVar
 
-from launcher.base import (
-    PrerequisiteError,
-    Service,
-    ServiceError,
-    load_template,
-    port_open,
-    render,
-    stop_pid,
-    wait_for_exit,
-)
+from launcher.errors import PrerequisiteError, ServiceError
+from launcher.ports import port_open
+from launcher.processes import stop_pid, wait_for_exit
+from launcher.rendering import load_template, render
+from launcher.service import Service
 from launcher.versions import REDIS_DEBIAN_PACKAGE, REDIS_MAJOR
 from settings import Settings
 

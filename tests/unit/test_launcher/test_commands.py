@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from launcher import cassandra, kafka, manager
-from launcher.base import PrerequisiteError, find_java, java_major_version, lib_is_complete
+from launcher.errors import PrerequisiteError
+from launcher.jvm import find_java, java_major_version, lib_is_complete
 from settings import Settings
 
 JAVA = Path("/jdk/bin/java")

@@ -9,16 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from launcher.base import (
-    PortConflictError,
-    check_ports_free,
-    describe_owner,
-    listening_inodes,
-    managed_pid,
-    pid_alive,
-    port_owner,
-    tail_text,
-)
+from launcher.errors import PortConflictError
+from launcher.logs import tail_text
+from launcher.ports import check_ports_free, describe_owner, listening_inodes, port_owner
+from launcher.processes import managed_pid, pid_alive
 
 PROC_NET_TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

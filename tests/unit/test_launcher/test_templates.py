@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from launcher import cassandra, kafka, redis
-from launcher.base import load_template, render
+from launcher.rendering import load_template, render
 from launcher.versions import CASSANDRA_VERSION, KAFKA_VERSION, RELOAD4J_VERSION
 from settings import Settings
 

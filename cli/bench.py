@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
-# scenario -> "module:attribute" of a click command; loaded on use.
-SCENARIOS: dict[str, tuple[str, str]] = {
+from cli.lazy import LazyEntries, LazyGroup
+
+# scenario -> ("module:attribute" of a click command, help shown without importing it).
+SCENARIOS: LazyEntries = {
     "engagement": (
         "bench.engagement:engagement",
         "Exact like counts: likes/s (uniform, hot post), writes/like, freshness vs raw consumer.",
@@ -32,22 +32,6 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 }
 
 
-class _Scenarios(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(SCENARIOS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = SCENARIOS.get(cmd_name)
-        if entry is None:
-            return None
-        module_name, attr = entry[0].split(":")
-        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        with formatter.section("Scenarios"):
-            formatter.write_dl([(name, SCENARIOS[name][1]) for name in self.list_commands(ctx)])
-
-
-@click.group(cls=_Scenarios)
+@click.group(cls=LazyGroup, entries=SCENARIOS, section="Scenarios")
 def bench() -> None:
     """Benchmarks against the real services; every figure is printed beside a reference."""

@@ -6,13 +6,14 @@ Verbs load on use so that ``photostream --help`` and quick verbs such as
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import click
 
+from cli.lazy import LazyEntries, LazyGroup
+
 # verb -> ("module:attribute", one-line help shown without importing the module).
-VERBS: dict[str, tuple[str, str]] = {
+VERBS: LazyEntries = {
     "services": (
         "cli.services:services",
         "Install, start, stop and check Kafka, Cassandra and Redis.",
@@ -32,23 +33,12 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(VERBS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = VERBS.get(cmd_name)
-        if entry is None:
-            return None
-        module_name, attr = entry[0].split(":")
-        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        with formatter.section("Commands"):
-            formatter.write_dl([(name, VERBS[name][1]) for name in self.list_commands(ctx)])
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    entries=VERBS,
+    section="Commands",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def cli(verbose: bool) -> None:
     """photostream: a photo-and-video social backend as a Kafka + Faust dataflow."""

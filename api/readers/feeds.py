@@ -16,10 +16,10 @@ import secrets
 import time
 
 from api.deps import AppState
-from api.errors import ApiError
 from api.readers.engagement import read_stats
 from api.readers.graph import Relations
 from api.readers.posts import hydrate_posts
+from domain.errors import Expired
 from domain.feeds import (
     PULL,
     PUSH,
@@ -218,7 +218,7 @@ async def read_feed(
         pipe.llen(session)
         raw, total = await pipe.execute()
     if total == 0:
-        raise ApiError(410, "cursor_expired", "this feed cursor expired; load the first page again")
+        raise Expired("this feed cursor expired; load the first page again")
     entries = [decode_entry(e) for e in raw]
     posts, consumed = await _fill(state, viewer_id, entries, None, limit)
     next_offset = offset + consumed

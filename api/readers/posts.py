@@ -12,12 +12,19 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from api.deps import AppState
-from api.errors import ApiError, not_found
 from api.readers.engagement import read_stats, read_viewer_likes
 from api.readers.graph import Relations, read_profiles, read_relations
 from api.readers.media import read_media_many
+from domain.errors import Forbidden, NotFound
 from domain.feeds import PostFacts, decode_cursor, encode_cursor, visible
 from schemas.views import MediaPublic, PostPublic, PostsPage, PostStatsPublic
+
+
+class PrivateAccount(Forbidden):
+    """The author is private and the viewer does not follow them."""
+
+    code = "private_account"
+
 
 _GRID_TAIL = "SELECT created_at, post_id FROM posts_by_author WHERE author_id = ? AND (created_at, post_id) < (?, ?) LIMIT ?"
 
@@ -115,7 +122,7 @@ async def hydrate_posts(
 async def read_post(state: AppState, viewer_id: str, post_id: str) -> PostPublic:
     posts = await hydrate_posts(state, viewer_id, [post_id])
     if not posts:
-        raise not_found(f"post {post_id!r}")
+        raise NotFound(f"post {post_id!r}")
     return posts[0]
 
 
@@ -127,10 +134,10 @@ async def read_author_posts(
     relations = await read_relations(redis, keys, viewer_id)
     own = viewer_id == author_id
     if author_id in relations.blocked:
-        raise not_found(f"user {author_id!r}")
+        raise NotFound(f"user {author_id!r}")
     profile = (await read_profiles(redis, keys, [author_id]))[author_id]
     if profile.is_private and not own and author_id not in relations.following:
-        raise ApiError(403, "private_account", "this account is private; follow it to see posts")
+        raise PrivateAccount("this account is private; follow it to see posts")
     if cursor:
         fields = decode_cursor(cursor, "c", "p")
         top_ms, top_id = int(fields["c"]), str(fields["p"])  # type: ignore[call-overload]

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.deps import CurrentUser, IdempotencyKey, StateDep
-from api.errors import ApiError, error_responses, not_found
+from api.errors import ApiError, error_responses
 from api.readers.engagement import (
     read_comment,
     read_comments,
@@ -22,6 +22,7 @@ from api.readers.engagement import (
 )
 from api.writes import publish
 from domain.engagement import decode_cursor, encode_cursor, new_comment_id
+from domain.errors import Forbidden, NotFound
 from schemas.views import (
     AcceptedPublic,
     CommentAcceptedPublic,
@@ -43,7 +44,7 @@ _WRITE_ERRORS = error_responses(401, 404, 422, 503)
 async def _existing_post_author(state: StateDep, post_id: str) -> str:
     author = await read_post_author(state.redis, state.db, state.keys, post_id)
     if author is None:
-        raise not_found(f"post {post_id!r}")
+        raise NotFound(f"post {post_id!r}")
     return author
 
 
@@ -218,9 +219,9 @@ async def delete_comment(
     post_author = await _existing_post_author(state, post_id)
     comment = await read_comment(state.db, post_id, comment_id)
     if comment is None:
-        raise not_found(f"comment {comment_id!r}")
+        raise NotFound(f"comment {comment_id!r}")
     if user not in (comment.user_id, post_author):
-        raise ApiError(403, "forbidden", "only the comment's or the post's author may delete it")
+        raise Forbidden("only the comment's or the post's author may delete it")
     return await publish(
         state,
         event_type="comment_deleted",

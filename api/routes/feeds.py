@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentUser, StateDep
 from api.errors import ApiError, error_responses
 from api.readers.feeds import read_feed
+from domain.errors import Forbidden
 from domain.feeds import InvalidCursor
 from schemas.views import FeedPage
 
@@ -51,5 +52,5 @@ async def read_user_feed(
 ) -> FeedPage:
     """Read a home feed by user id: only the token's own user (or "me") may."""
     if user_id not in ("me", viewer):
-        raise ApiError(403, "forbidden", "a home feed is readable only by its owner")
+        raise Forbidden("a home feed is readable only by its owner")
     return await _page(state, viewer, limit, cursor)

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import StoreDep
-from api.errors import not_found
 from clients.objectstore import ObjectStoreError
+from domain.errors import NotFound
 
 router = APIRouter(tags=["media"])
 
@@ -23,12 +23,12 @@ REVALIDATE = "public, no-cache"
 async def read_file(key: str, store: StoreDep) -> Response:
     """Fetch a rendered variant (or HLS playlist/segment) by its object key."""
     if not key.startswith(("variants/", "videos/")):
-        raise not_found("file")
+        raise NotFound("file")
     try:
         meta = store.stat(key)
         data = store.get(key)
     except (ObjectStoreError, ValueError, KeyError):
-        raise not_found("file") from None
+        raise NotFound("file") from None
     return Response(
         content=data,
         media_type=meta.content_type,

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.deps import CurrentUser, DbDep, IdempotencyKey, StateDep
-from api.errors import ApiError, error_responses, not_found
+from api.errors import ApiError, error_responses
 from api.readers.graph import read_follow_page, read_profiles
 from api.readers.users import get_user
 from api.writes import publish
+from domain.errors import Forbidden, NotFound
 from domain.feeds import InvalidCursor, decode_cursor, encode_cursor
 from schemas.views import AcceptedPublic, UsersPage
 
@@ -25,9 +26,9 @@ async def _check_target(state: StateDep, db: DbDep, viewer: str, user_id: str) -
     if user_id == viewer:
         raise ApiError(422, "invalid_request", "you cannot follow yourself")
     if await state.redis.sismember(state.keys.blocked(viewer), user_id):
-        raise ApiError(403, "forbidden", "a block between you and this user prevents a follow")
+        raise Forbidden("a block between you and this user prevents a follow")
     if await get_user(state.redis, db, state.keys, user_id) is None:
-        raise not_found(f"user {user_id!r}")
+        raise NotFound(f"user {user_id!r}")
 
 
 @router.post(

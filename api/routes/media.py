@@ -8,9 +8,10 @@ import uuid
 from fastapi import APIRouter, UploadFile, status
 
 from api.deps import CurrentUser, DbDep, StateDep, StoreDep
-from api.errors import ApiError, error_responses, not_found
+from api.errors import ApiError, error_responses
 from api.readers.media import read_media
 from api.writes import publish
+from domain.errors import NotFound
 from schemas.views import MediaPublic, UploadAcceptedPublic
 
 router = APIRouter(prefix="/media", tags=["media"])
@@ -85,7 +86,7 @@ async def read_media_state(
     """Processing state, variants (URLs) and placeholder of an upload."""
     found = await read_media(state.redis, db, state.keys, media_id)
     if found is None:
-        raise not_found(f"media {media_id!r}")
+        raise NotFound(f"media {media_id!r}")
     owner_id, media = found
     # Only the owner learns why processing failed.
     if media.state == "failed" and owner_id != viewer:

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, IdempotencyKey, StateDep
-from api.errors import ApiError, error_responses, not_found
+from api.errors import ApiError, error_responses
 from api.readers.media import read_media_many
 from api.readers.posts import read_author_posts, read_post
 from api.writes import publish
+from domain.errors import Forbidden, NotFound
 from domain.feeds import InvalidCursor
 from schemas.views import AcceptedPublic, PostAcceptedPublic, PostPublic, PostsPage
 
@@ -56,7 +57,7 @@ async def create_post(
     known = await read_media_many(state.redis, state.keys, media_ids) if media_ids else {}
     for media_id, (owner_id, _) in known.items():
         if owner_id and owner_id != author:
-            raise ApiError(403, "forbidden", f"media {media_id!r} belongs to another user")
+            raise Forbidden(f"media {media_id!r} belongs to another user")
     post_id = _new_post_id(author, idempotency_key)
     accepted = await publish(
         state,
@@ -82,9 +83,9 @@ async def delete_post(
     """Delete one of your posts; it disappears from every feed at the next read."""
     author, post_state = await state.redis.hmget(state.keys.post(post_id), "author_id", "state")
     if not author or post_state == "deleted":
-        raise not_found(f"post {post_id!r}")
+        raise NotFound(f"post {post_id!r}")
     if author != user:
-        raise ApiError(403, "forbidden", "only the author may delete a post")
+        raise Forbidden("only the author may delete a post")
     return await publish(
         state,
         event_type="post_deleted",

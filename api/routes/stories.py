@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.deps import CurrentUser, IdempotencyKey, StateDep
-from api.errors import error_responses, not_found
+from api.errors import error_responses
 from api.readers.stories import (
     read_author_stories,
     read_story,
@@ -22,6 +22,7 @@ from api.readers.stories import (
 )
 from api.readers.trending import now_ms
 from api.writes import publish
+from domain.errors import NotFound
 from schemas.views import (
     AcceptedPublic,
     StoriesPublic,
@@ -70,7 +71,7 @@ async def read_one_story(story_id: str, state: StateDep, viewer: CurrentUser) ->
         state.redis, state.keys, viewer_id=viewer, story_id=story_id, now=now_ms()
     )
     if story is None:
-        raise not_found(f"story {story_id!r}")
+        raise NotFound(f"story {story_id!r}")
     return story
 
 
@@ -97,7 +98,7 @@ async def read_story_viewers(
         cursor=cursor,
     )
     if page is None:
-        raise not_found(f"story {story_id!r}")
+        raise NotFound(f"story {story_id!r}")
     return page
 
 
@@ -142,7 +143,7 @@ async def create_story_view(
         state.redis, state.keys, viewer_id=viewer, story_id=story_id, now=now_ms()
     )
     if story is None:
-        raise not_found(f"story {story_id!r}")
+        raise NotFound(f"story {story_id!r}")
     return await publish(
         state,
         event_type="story_viewed",
@@ -167,7 +168,7 @@ async def delete_story(
         state.redis, state.keys, viewer_id=author, story_id=story_id, now=now_ms()
     )
     if story is None or story.author_id != author:
-        raise not_found(f"story {story_id!r}")
+        raise NotFound(f"story {story_id!r}")
     return await publish(
         state,
         event_type="story_deleted",

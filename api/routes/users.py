@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CurrentUser, DbDep, StateDep
-from api.errors import error_responses, not_found
+from api.errors import error_responses
 from api.readers.graph import read_counts
 from api.readers.users import get_user
+from domain.errors import NotFound
 from schemas.views import UserProfilePublic
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -24,7 +25,7 @@ async def read_user(
     """Read a user's public profile with follower, following and post counts."""
     user = await get_user(state.redis, db, state.keys, user_id)
     if user is None:
-        raise not_found(f"user {user_id!r}")
+        raise NotFound(f"user {user_id!r}")
     followers, following, posts = await read_counts(state.redis, db, state.keys, user_id)
     return UserProfilePublic(
         **user.model_dump(), followers=followers, following=following, posts=posts

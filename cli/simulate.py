@@ -9,7 +9,7 @@ import click
 import orjson
 from rich.progress import Progress
 
-from bench.workload import DEFAULT_MIX, Workload, parse_mix
+from simulator.workload import DEFAULT_MIX, Workload, parse_mix
 
 
 @click.command()

@@ -1,11 +1,13 @@
+"""The synthetic workload: valid events, power-law followers, the same events for the same seed."""
+
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
 
-from bench.workload import Workload, parse_mix
 from schemas.events import parse_event
+from simulator.workload import Workload, parse_mix
 
 
 def test_workload_events_are_all_valid_and_reference_existing_things() -> None:

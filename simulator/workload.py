@@ -1,4 +1,4 @@
-"""A synthetic, power-law workload: the demo's and the benchmarks' realistic skew.
+"""A synthetic, power-law workload: the realistic skew `photostream simulate` produces.
 
 Pure: yields event dicts (producers validate and send them). Follower counts follow a
 Zipf-like law, so a few celebrities have thousands of followers and the long tail has

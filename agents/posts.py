@@ -16,7 +16,6 @@ from __future__ import annotations
 import faust
 
 from domain.posts import DELETED, PROCESSING, on_created, on_deleted, on_media_outcome
-from schemas import topics as registry
 from schemas.events import (
     EventBase,
     InvalidEvent,
@@ -26,23 +25,13 @@ from schemas.events import (
     PostDeleted,
     decode_event,
 )
-from streams.app import app, settings
+from streams.app import app
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.keyed import KeyedLocks
-from streams.topics import bind, media_topic, posts_topic
+from streams.topics import media_by_owner_topic, media_topic, posts_and_media_topic
 from tables.posts import media_outcomes, media_waiters, post_counts, post_records
 from tables.sinks import connections
 from tables.sinks.posts import write_post
-
-media_by_owner_topic = bind(registry.MEDIA_BY_OWNER)
-posts_and_media_topic = app.topic(
-    posts_topic.get_topic_name(),
-    registry.MEDIA_BY_OWNER.name(settings.namespace),
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
 
 _RESULT_TYPES = (b'"media_ready"', b'"media_failed"')
 

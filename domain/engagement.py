@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -169,6 +169,44 @@ def decode_cursor(cursor: str) -> str:
     if not value or len(value) > 256:
         raise ValueError("malformed cursor")
     return value
+
+
+@dataclass(frozen=True)
+class FlushPlan:
+    """What one flush writes: absolute counts of live posts, deleted posts cleared,
+    likers of live posts; likers of posts not yet known wait for the next flush."""
+
+    live: dict[str, list[int]]
+    deleted: list[str]
+    likers: dict[str, dict[str, bool]]
+    held_likers: dict[str, dict[str, bool]]
+
+
+def plan_flush(
+    dirty_posts: Iterable[str],
+    dirty_likers: Mapping[str, Mapping[str, bool]],
+    *,
+    lifecycle: Callable[[str], str | None],
+    counts: Callable[[str], list[int] | None],
+) -> FlushPlan:
+    """Split what changed since the last flush by each post's lifecycle."""
+    live: dict[str, list[int]] = {}
+    deleted: list[str] = []
+    for post_id in dirty_posts:
+        state = lifecycle(post_id)
+        if state == LIVE:
+            live[post_id] = list(counts(post_id) or empty_counts())
+        elif state == DELETED:
+            deleted.append(post_id)
+    likers: dict[str, dict[str, bool]] = {}
+    held: dict[str, dict[str, bool]] = {}
+    for post_id, members in dirty_likers.items():
+        state = lifecycle(post_id)
+        if state == LIVE:
+            likers[post_id] = dict(members)
+        elif state is None:
+            held[post_id] = dict(members)  # the post_created may still be in flight
+    return FlushPlan(live, deleted, likers, held)
 
 
 def merge_pending_like(liked_in_view: bool, pending: str | None) -> bool:

@@ -8,7 +8,6 @@ moves on: the worker never stops on bad input and never drops it silently.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,16 +16,12 @@ import faust
 
 from schemas.dead_letters import DeadLetter
 from schemas.events import EventBase, InvalidEvent, decode_event
+from streams.retry import with_attempts
 from streams.topics import dlq_topic
 
 logger = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=EventBase)
-
-# Transient failures (a Cassandra timeout, a Redis reconnect) are retried this often
-# before the event is dead-lettered as a processing failure.
-PROCESS_ATTEMPTS = 5
-RETRY_BACKOFF_S = 0.2
 
 
 async def dead_letter(message: Any, reason: str, stage: str) -> None:
@@ -63,18 +58,12 @@ async def process_or_dead_letter(
     event: EventBase, handler: Callable[[EventBase], Awaitable[None]]
 ) -> bool:
     """Run ``handler`` with retries; dead-letter the current message if it keeps failing."""
-    for attempt in range(1, PROCESS_ATTEMPTS + 1):
-        try:
-            await handler(event)
-            return True
-        except Exception as exc:
-            if attempt == PROCESS_ATTEMPTS:
-                reason = f"{type(exc).__name__}: {exc}"
-                logger.exception("giving up on %s %s", event.type, event.event_id)
-                current = faust.current_event()
-                if current is not None:
-                    await dead_letter(current.message, reason, "process")
-                return False
-            logger.warning("retrying %s %s after %r", event.type, event.event_id, exc)
-            await asyncio.sleep(RETRY_BACKOFF_S * attempt)
-    return False
+    try:
+        await with_attempts(f"{event.type} {event.event_id}", handler, event)
+        return True
+    except Exception as exc:
+        logger.exception("giving up on %s %s", event.type, event.event_id)
+        current = faust.current_event()
+        if current is not None:
+            await dead_letter(current.message, f"{type(exc).__name__}: {exc}", "process")
+        return False

@@ -8,12 +8,16 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from schemas.topics import DLQ
-from tables.engagement import BatchedChangelog
+from streams.changelog import BatchedChangelog
 
 
 def _writer(topic: str, **overrides: Any) -> BatchedChangelog:
+    from clients.kafka import producer_config
+    from settings import get_settings
+
     changelog = SimpleNamespace(get_topic_name=lambda: topic)
-    return BatchedChangelog(SimpleNamespace(name="probe", changelog_topic=changelog), **overrides)
+    table = SimpleNamespace(name="probe", changelog_topic=changelog)
+    return BatchedChangelog(table, producer_config(get_settings(), **overrides))
 
 
 async def test_acked_records_are_in_the_topic(namespace: str, settings: Any) -> None:

@@ -157,3 +157,19 @@ def test_comment_ids_sort_by_time_and_cursors_round_trip() -> None:
     assert decode_cursor(encode_cursor(late)) == late
     with pytest.raises(ValueError):
         decode_cursor("%%%")
+
+
+def test_a_flush_writes_live_posts_clears_deleted_ones_and_holds_unknown_likers() -> None:
+    from domain.engagement import plan_flush
+
+    states = {"live": LIVE, "gone": DELETED}
+    plan = plan_flush(
+        ["live", "gone", "unknown"],
+        {"live": {"u1": True}, "unknown": {"u2": True}, "gone": {"u3": False}},
+        lifecycle=states.get,
+        counts={"live": [2, 0, 1, 0]}.get,
+    )
+    assert plan.live == {"live": [2, 0, 1, 0]}
+    assert plan.deleted == ["gone"]
+    assert plan.likers == {"live": {"u1": True}}
+    assert plan.held_likers == {"unknown": {"u2": True}}

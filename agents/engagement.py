@@ -42,18 +42,18 @@ from schemas.events import (
     PostDeleted,
     decode_event,
 )
-from streams.app import app, settings
-from streams.batching import run_batched
-from streams.topics import engagement_sources_topic, posts_by_id_topic, posts_topic
-from tables.engagement import counters, engagement_marks, lifecycle_log, lifecycle_of, marks_log
-from tables.sinks import connections
-from tables.sinks.engagement import (
+from sinks import connections
+from sinks.engagement import (
     CommentWrite,
     SaveWrite,
     write_comments,
     write_post_counts,
     write_saves,
 )
+from streams.app import app, settings
+from streams.batching import run_batched
+from streams.topics import engagement_sources_topic, posts_by_id_topic, posts_topic
+from tables.engagement import counters, engagement_marks, lifecycle_log, lifecycle_of, marks_log
 
 logger = logging.getLogger(__name__)
 

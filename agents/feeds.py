@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from sinks import connections
+from sinks.feeds import flush_feed_snapshots
 from streams.app import app, settings
-from tables.sinks import connections
-from tables.sinks.feeds import flush_feed_snapshots
 
 logger = logging.getLogger(__name__)
 

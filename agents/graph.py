@@ -25,14 +25,14 @@ from schemas.events import (
     Unfollow,
     make_event,
 )
+from sinks import connections
+from sinks.feeds import push_tail_to_followers
+from sinks.graph import write_block, write_close_friend, write_follow
 from streams.app import app, settings
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.keyed import KeyedLocks
 from streams.topics import graph_topic
 from tables.graph import follow_edges, follower_counts
-from tables.sinks import connections
-from tables.sinks.feeds import push_tail_to_followers
-from tables.sinks.graph import write_block, write_close_friend, write_follow
 
 # Actors overlapping the round trips of different followed users (``streams.keyed``).
 ACTORS = 8

@@ -52,11 +52,11 @@ from schemas.events import (
     decode_event,
     make_event,
 )
+from sinks import connections
+from sinks.media import write_media_state
 from streams.app import app, settings
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.topics import media_topic
-from tables.sinks import connections
-from tables.sinks.media import write_media_state
 
 logger = logging.getLogger(__name__)
 

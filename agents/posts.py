@@ -25,13 +25,13 @@ from schemas.events import (
     PostDeleted,
     decode_event,
 )
+from sinks import connections
+from sinks.posts import write_post
 from streams.app import app
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.keyed import KeyedLocks
 from streams.topics import media_by_owner_topic, media_topic, posts_and_media_topic
 from tables.posts import media_outcomes, media_waiters, post_counts, post_records
-from tables.sinks import connections
-from tables.sinks.posts import write_post
 
 _RESULT_TYPES = (b'"media_ready"', b'"media_failed"')
 

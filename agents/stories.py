@@ -29,11 +29,11 @@ from schemas.events import (
     StoryViewed,
     make_event,
 )
+from sinks import connections
+from sinks import stories as sink
 from streams.app import app, settings
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.topics import graph_topic, stories_topic, story_views_topic
-from tables.sinks import connections
-from tables.sinks import stories as sink
 from tables.stories import author_stories, story_first_views, story_view_counts
 
 logger = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ import orjson
 
 from domain.trending import add_use, in_horizon, newest_use, parse_hashtags, remove_use
 from schemas.events import EventBase, PostCreated, PostDeleted
+from sinks import connections
+from sinks.trending import recount_trending, write_hashtag_use
 from streams.app import app, settings
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.topics import hashtags_topic, posts_topic
-from tables.sinks import connections
-from tables.sinks.trending import recount_trending, write_hashtag_use
 from tables.trending import post_hashtags, tag_user_uses
 
 logger = logging.getLogger(__name__)

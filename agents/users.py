@@ -5,11 +5,11 @@ from __future__ import annotations
 import faust
 
 from schemas.events import EventBase, ProfileUpdated
+from sinks import connections
+from sinks.users import write_profile
 from streams.app import app
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.topics import users_topic
-from tables.sinks import connections
-from tables.sinks.users import write_profile
 
 
 async def _handle(event: EventBase) -> None:

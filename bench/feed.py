@@ -170,7 +170,7 @@ async def fan_out_script_rate(
     conn: Any, *, authors: int, followers: int, posts: int, in_flight: int
 ) -> tuple[float, int]:
     """Candidate writes/s of the fan-out script alone, from this process."""
-    from tables.sinks.feeds import project_post
+    from sinks.feeds import project_post
 
     redis, k = conn.redis(), conn.keys
     now_ms = int(time.time() * 1000)
@@ -479,7 +479,7 @@ def feed(
 async def _run(ns: BenchNamespace, sc: Scenario) -> None:
     from api.auth import issue_token, load_secret
     from clients.kafka import EventProducer
-    from tables.sinks.connections import Connections
+    from sinks.connections import Connections
 
     settings = ns.settings
     conn = Connections(settings)

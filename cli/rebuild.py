@@ -13,8 +13,8 @@ import click
 def rebuild(flush: bool) -> None:
     """Rebuild every Redis view of this namespace from Cassandra."""
     from settings import get_settings
-    from tables.sinks.connections import Connections
-    from tables.sinks.rebuild import REBUILDERS
+    from sinks.connections import Connections
+    from sinks.rebuild import REBUILDERS
 
     async def run() -> None:
         conn = Connections(get_settings())

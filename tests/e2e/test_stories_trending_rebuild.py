@@ -13,8 +13,8 @@ from tests.support import wait_until
 
 
 def _rebuild(settings, name: str) -> int:  # type: ignore[no-untyped-def]
-    from tables.sinks.connections import Connections
-    from tables.sinks.rebuild import REBUILDERS
+    from sinks.connections import Connections
+    from sinks.rebuild import REBUILDERS
 
     async def run() -> int:
         conn = Connections(settings)

@@ -15,9 +15,9 @@ import orjson
 
 from clients.redis import pipelined
 from domain.posts import DELETED, READY
-from tables.sinks.connections import Connections
-from tables.sinks.feeds import project_post
-from tables.sinks.scripts import HSET_IF_NEWER
+from sinks.connections import Connections
+from sinks.feeds import project_post
+from sinks.scripts import HSET_IF_NEWER
 
 _INSERT = (
     "INSERT INTO posts (post_id, author_id, caption, media, created_at, state, reason, event_id) "

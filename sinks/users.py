@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from clients.redis import pipelined
 from schemas.events import ProfileUpdated
-from tables.sinks.connections import Connections
-from tables.sinks.scripts import HSET_IF_NEWER
+from sinks.connections import Connections
+from sinks.scripts import HSET_IF_NEWER
 
 _UPSERT = (
     "INSERT INTO users (user_id, username, display_name, is_private, updated_at, event_id) "

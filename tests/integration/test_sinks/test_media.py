@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from schemas.events import make_event
-from tables.sinks.connections import Connections
-from tables.sinks.media import rebuild_media, write_media_state
+from sinks.connections import Connections
+from sinks.media import rebuild_media, write_media_state
 from tests.factories import unique
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -15,7 +15,7 @@ from typing import Any
 from clients.lua import Lua
 from clients.redis import pipelined
 from domain.feeds import active_cutoff_ms
-from tables.sinks.connections import Connections
+from sinks.connections import Connections
 
 # KEYS: following:u, followers:t, ucounts:u, ucounts:t, celebrities, feed:u, aposts:t,
 #       active, feeddirty

@@ -19,7 +19,7 @@ import orjson
 from clients.lua import Lua
 from clients.redis import pipelined
 from domain.feeds import active_cutoff_ms, newest
-from tables.sinks.connections import Connections
+from sinks.connections import Connections
 
 logger = logging.getLogger(__name__)
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from settings import get_settings
-from tables.sinks.connections import Connections
+from sinks.connections import Connections
 
 connections = Connections(get_settings())

@@ -14,8 +14,8 @@ import orjson
 from cassandra.query import SimpleStatement
 
 from schemas.events import EventBase, MediaFailed, MediaProgress, MediaReady, MediaUploaded
-from tables.sinks.connections import Connections
-from tables.sinks.scripts import HSET_IF_NEWER
+from sinks.connections import Connections
+from sinks.scripts import HSET_IF_NEWER
 
 _UPLOADED = (
     "INSERT INTO media (media_id, owner_id, kind, state, object_key, content_type, size_bytes, updated_at) "

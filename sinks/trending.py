@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 from domain.trending import HORIZON_MS, WINDOWS_MS, in_horizon
-from tables.sinks.connections import Connections
+from sinks.connections import Connections
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from clients.redis import pipelined
 from domain.engagement import COUNTERS, counts_dict
-from tables.sinks.connections import Connections
+from sinks.connections import Connections
 
 _UPDATE_STATS = (
     "UPDATE post_stats SET likes = ?, comments = ?, saves = ?, shares = ?, updated_at = ? "

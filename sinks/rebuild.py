@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from tables.sinks.connections import Connections
-from tables.sinks.engagement import rebuild_engagement
-from tables.sinks.feeds import rebuild_feeds
-from tables.sinks.graph import rebuild_graph
-from tables.sinks.media import rebuild_media
-from tables.sinks.posts import rebuild_posts
-from tables.sinks.stories import rebuild_stories
-from tables.sinks.trending import rebuild_trending
-from tables.sinks.users import rebuild_profiles
+from sinks.connections import Connections
+from sinks.engagement import rebuild_engagement
+from sinks.feeds import rebuild_feeds
+from sinks.graph import rebuild_graph
+from sinks.media import rebuild_media
+from sinks.posts import rebuild_posts
+from sinks.stories import rebuild_stories
+from sinks.trending import rebuild_trending
+from sinks.users import rebuild_profiles
 
 Rebuilder = Callable[[Connections], Awaitable[int]]
 

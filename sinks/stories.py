@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from domain.stories import LiveStory, expires_at_ms, latest_visible_ms
 from schemas.events import StoryCreated
-from tables.sinks.connections import Connections
+from sinks.connections import Connections
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import orjson
 
 from schemas.events import make_event
-from tables.sinks.media import media_fields, row_fields
+from sinks.media import media_fields, row_fields
 
 VARIANT = {"name": "w320", "object_key": "variants/m1/w320.jpg", "content_type": "image/jpeg"}
 

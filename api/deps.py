@@ -1,4 +1,9 @@
-"""Dependencies as ``Annotated`` aliases: a route's signature says what it uses."""
+"""Dependencies as ``Annotated`` aliases: a route's signature says what it uses.
+
+The lifespan keeps the clients it opened in one ``AppState``; routes never take it
+whole but declare the clients and values they use (``RedisDep``, ``KeysDep``, ...),
+and pass those on to readers and ``api.writes``.
+"""
 
 from __future__ import annotations
 
@@ -30,29 +35,38 @@ class AppState:
 
 
 def get_state(request: Request) -> AppState:
+    """What the lifespan opened; only the narrow dependencies below read it."""
     return request.app.state.photostream  # type: ignore[no-any-return]
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+_State = Annotated[AppState, Depends(get_state)]
 
 
-def get_redis(state: StateDep) -> aioredis.Redis:
+def get_redis(state: _State) -> aioredis.Redis:
     return state.redis
 
 
-def get_db(state: StateDep) -> Db:
+def get_db(state: _State) -> Db:
     return state.db
 
 
-def get_producer(state: StateDep) -> EventProducer:
+def get_keys(state: _State) -> RedisKeys:
+    return state.keys
+
+
+def get_producer(state: _State) -> EventProducer:
     return state.producer
 
 
-def get_settings_dep(state: StateDep) -> Settings:
+def get_settings_dep(state: _State) -> Settings:
     return state.settings
 
 
-def get_store(state: StateDep) -> ObjectStore:
+def get_secret(state: _State) -> str:
+    return state.secret
+
+
+def get_store(state: _State) -> ObjectStore:
     if state.store is None:
         raise ApiError(503, "unavailable", "the object store is not configured")
     return state.store
@@ -60,21 +74,23 @@ def get_store(state: StateDep) -> ObjectStore:
 
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 DbDep = Annotated[Db, Depends(get_db)]
+KeysDep = Annotated[RedisKeys, Depends(get_keys)]
 ProducerDep = Annotated[EventProducer, Depends(get_producer)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SecretDep = Annotated[str, Depends(get_secret)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 _bearer = HTTPBearer(auto_error=False, description="`photostream token USER_ID` prints one")
 
 
 def get_current_user(
-    state: StateDep,
+    secret: SecretDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None:
         raise ApiError(401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)")
     try:
-        return verify_token(credentials.credentials, secret=state.secret)
+        return verify_token(credentials.credentials, secret=secret)
     except InvalidToken as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
 

@@ -15,7 +15,8 @@ import logging
 import secrets
 import time
 
-from api.deps import AppState
+import redis.asyncio as aioredis
+
 from api.readers.engagement import read_stats
 from api.readers.graph import Relations
 from api.readers.posts import hydrate_posts
@@ -38,7 +39,9 @@ from domain.feeds import (
     newest,
     rank_within_budget,
 )
+from schemas.redis_keys import RedisKeys
 from schemas.views import FeedPage, PostPublic
+from settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +59,10 @@ def _candidates(entries: list[tuple[str, float]], source: str) -> list[Candidate
     return [Candidate(post_id, int(score), source) for post_id, score in entries]
 
 
-async def _rebuild(state: AppState, viewer_id: str, followees: set[str]) -> list[tuple[str, float]]:
+async def _rebuild(
+    redis: aioredis.Redis, keys: RedisKeys, cap: int, viewer_id: str, followees: set[str]
+) -> list[tuple[str, float]]:
     """A returning viewer's feed from the followees' newest posts (fan-out skipped them)."""
-    redis, keys, cap = state.redis, state.keys, state.settings.feed_cap
     async with redis.pipeline(transaction=False) as pipe:
         for followee in followees:
             pipe.zrevrange(keys.author_posts(followee), 0, cap - 1, withscores=True)
@@ -75,10 +79,9 @@ async def _rebuild(state: AppState, viewer_id: str, followees: set[str]) -> list
 
 
 async def gather_candidates(
-    state: AppState, viewer_id: str, now_ms: int
+    redis: aioredis.Redis, keys: RedisKeys, s: Settings, viewer_id: str, now_ms: int
 ) -> tuple[list[Candidate], Relations]:
     """Pushed candidates ∪ celebrity tails ∪ own posts (or recommendations), newest first."""
-    redis, keys, s = state.redis, state.keys, state.settings
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zscore(keys.active_users(), viewer_id)
         pipe.zadd(keys.active_users(), {viewer_id: now_ms})
@@ -91,7 +94,9 @@ async def gather_candidates(
         last_seen, _, following, blocked, celebs, pushed, own, pending = await pipe.execute()
     relations = Relations(set(following), set(blocked))
     if is_returning(last_seen, now_ms, s.inactive_after_days):
-        pushed = await _rebuild(state, viewer_id, relations.following - set(celebs))
+        pushed = await _rebuild(
+            redis, keys, s.feed_cap, viewer_id, relations.following - set(celebs)
+        )
     pulled_from = sorted(celebs)[:MAX_PULLED]
     async with redis.pipeline(transaction=False) as pipe:
         for celeb in pulled_from:
@@ -110,16 +115,20 @@ async def gather_candidates(
 
 
 async def rank_candidates(
-    state: AppState, candidates: list[Candidate], now_ms: int, ranker: Ranker = DEFAULT_RANKER
+    redis: aioredis.Redis,
+    keys: RedisKeys,
+    s: Settings,
+    candidates: list[Candidate],
+    now_ms: int,
+    ranker: Ranker = DEFAULT_RANKER,
 ) -> list[Candidate]:
     """Rank the newest window by recency blended with engagement; the rest by recency."""
-    s = state.settings
     window, rest = candidates[: s.feed_rank_window], candidates[s.feed_rank_window :]
     started = time.perf_counter()
     budget_s = s.ranking_budget_ms / 1000
     try:
         stats = await asyncio.wait_for(
-            read_stats(state.redis, state.keys, [c.post_id for c in window]), budget_s
+            read_stats(redis, keys, [c.post_id for c in window]), budget_s
         )
     except TimeoutError:
         logger.warning("engagement counts took over %.0f ms; recency order", s.ranking_budget_ms)
@@ -140,7 +149,8 @@ async def rank_candidates(
 
 
 async def _fill(
-    state: AppState,
+    redis: aioredis.Redis,
+    keys: RedisKeys,
     viewer_id: str,
     entries: list[Candidate],
     relations: Relations | None,
@@ -159,7 +169,8 @@ async def _fill(
         recommended = [c.post_id for c in chunk if c.source == RECOMMENDED]
         groups = [
             await hydrate_posts(
-                state,
+                redis,
+                keys,
                 viewer_id,
                 followed,
                 sources={c.post_id: c.source for c in chunk},
@@ -167,7 +178,8 @@ async def _fill(
                 require_following=True,
             ),
             await hydrate_posts(
-                state,
+                redis,
+                keys,
                 viewer_id,
                 recommended,
                 sources=dict.fromkeys(recommended, RECOMMENDED),
@@ -187,26 +199,31 @@ async def _fill(
 
 
 async def read_feed(
-    state: AppState,
+    redis: aioredis.Redis,
+    keys: RedisKeys,
+    settings: Settings,
     viewer_id: str,
     *,
     limit: int,
     cursor: str | None,
     ranker: Ranker = DEFAULT_RANKER,
 ) -> FeedPage:
-    redis, keys = state.redis, state.keys
+    """One page of the viewer's feed: a first page ranks, later pages slice its scroll.
+
+    ``Expired`` when the scroll's fixed order is gone (past ``feed_session_ttl_s``).
+    """
     if cursor is None:
         now_ms = int(time.time() * 1000)
-        candidates, relations = await gather_candidates(state, viewer_id, now_ms)
-        ranked = await rank_candidates(state, candidates, now_ms, ranker)
-        posts, consumed = await _fill(state, viewer_id, ranked, relations, limit)
+        candidates, relations = await gather_candidates(redis, keys, settings, viewer_id, now_ms)
+        ranked = await rank_candidates(redis, keys, settings, candidates, now_ms, ranker)
+        posts, consumed = await _fill(redis, keys, viewer_id, ranked, relations, limit)
         if consumed >= len(ranked):
             return FeedPage(data=posts, next_cursor=None)
         session_id = secrets.token_hex(6)
         session = keys.feed_session(viewer_id, session_id)
         async with redis.pipeline(transaction=False) as pipe:
             pipe.rpush(session, *(encode_entry(c) for c in ranked))
-            pipe.expire(session, state.settings.feed_session_ttl_s)
+            pipe.expire(session, settings.feed_session_ttl_s)
             await pipe.execute()
         return FeedPage(data=posts, next_cursor=encode_cursor(s=session_id, o=consumed))
     fields = decode_cursor(cursor, "s", "o")
@@ -220,7 +237,7 @@ async def read_feed(
     if total == 0:
         raise Expired("this feed cursor expired; load the first page again")
     entries = [decode_entry(e) for e in raw]
-    posts, consumed = await _fill(state, viewer_id, entries, None, limit)
+    posts, consumed = await _fill(redis, keys, viewer_id, entries, None, limit)
     next_offset = offset + consumed
     return FeedPage(
         data=posts,

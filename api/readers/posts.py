@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import orjson
+import redis.asyncio as aioredis
 
-from api.deps import AppState
 from api.readers.engagement import read_stats, read_viewer_likes
 from api.readers.graph import Relations, read_profiles, read_relations
 from api.readers.media import read_media_many
+from clients.cassandra import Db
 from domain.errors import Forbidden, NotFound
 from domain.feeds import PostFacts, decode_cursor, encode_cursor, visible
+from schemas.redis_keys import RedisKeys
 from schemas.views import MediaPublic, PostPublic, PostsPage, PostStatsPublic
 
 
@@ -30,7 +32,8 @@ _GRID_TAIL = "SELECT created_at, post_id FROM posts_by_author WHERE author_id = 
 
 
 async def hydrate_posts(
-    state: AppState,
+    redis: aioredis.Redis,
+    keys: RedisKeys,
     viewer_id: str,
     post_ids: Sequence[str],
     *,
@@ -45,7 +48,6 @@ async def hydrate_posts(
     """
     if not post_ids:
         return []
-    redis, keys = state.redis, state.keys
     async with redis.pipeline(transaction=False) as pipe:
         for post_id in post_ids:
             pipe.hgetall(keys.post(post_id))
@@ -119,18 +121,32 @@ async def hydrate_posts(
     return out
 
 
-async def read_post(state: AppState, viewer_id: str, post_id: str) -> PostPublic:
-    posts = await hydrate_posts(state, viewer_id, [post_id])
+async def read_post(
+    redis: aioredis.Redis, keys: RedisKeys, viewer_id: str, post_id: str
+) -> PostPublic:
+    """One post the viewer may see; ``NotFound`` otherwise."""
+    posts = await hydrate_posts(redis, keys, viewer_id, [post_id])
     if not posts:
         raise NotFound(f"post {post_id!r}")
     return posts[0]
 
 
 async def read_author_posts(
-    state: AppState, viewer_id: str, author_id: str, *, limit: int, cursor: str | None
+    redis: aioredis.Redis,
+    db: Db,
+    keys: RedisKeys,
+    viewer_id: str,
+    author_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    tail_cap: int,
 ) -> PostsPage:
-    """An author's grid, newest first; the author also sees processing and failed posts."""
-    redis, keys = state.redis, state.keys
+    """An author's grid, newest first; the author also sees processing and failed posts.
+
+    ``tail_cap`` is the length of the Redis tail (``author_posts_cap``): a tail that
+    full may have older posts, read from Cassandra's per-author index.
+    """
     relations = await read_relations(redis, keys, viewer_id)
     own = viewer_id == author_id
     if author_id in relations.blocked:
@@ -165,13 +181,13 @@ async def read_author_posts(
     )
     if top_ms is not None:
         entries = [e for e in entries if e < (top_ms, top_id)]
-    if len(entries) < want and tail_size >= state.settings.author_posts_cap:
+    if len(entries) < want and tail_size >= tail_cap:
         # Past the Redis tail: the durable per-author index.
         from datetime import UTC, datetime
 
         last_ms, last_id = entries[-1] if entries else (top_ms, top_id)
         if last_ms is not None:
-            rows = await state.db.execute(
+            rows = await db.execute(
                 _GRID_TAIL,
                 (
                     author_id,
@@ -185,7 +201,11 @@ async def read_author_posts(
             ]
     page_entries = entries[:want]
     posts = await hydrate_posts(
-        state, viewer_id, [post_id for _, post_id in page_entries[:limit]], relations=relations
+        redis,
+        keys,
+        viewer_id,
+        [post_id for _, post_id in page_entries[:limit]],
+        relations=relations,
     )
     next_cursor = None
     if len(page_entries) > limit:

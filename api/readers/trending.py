@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
-from api.deps import AppState
 from api.errors import ApiError
 from api.readers.posts import hydrate_posts
+from clients.cassandra import Db
 from domain.trending import rank_tags, window_start_ms
 from schemas.redis_keys import RedisKeys
 from schemas.views import (
@@ -66,19 +66,26 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 
 
 async def read_tag_posts(
-    state: AppState, *, viewer_id: str, tag: str, cursor: str | None, limit: int
+    redis: aioredis.Redis,
+    db: Db,
+    keys: RedisKeys,
+    *,
+    viewer_id: str,
+    tag: str,
+    cursor: str | None,
+    limit: int,
 ) -> HashtagPostsPage:
     """A tag's posts, newest first, hydrated (and filtered) like every other post list."""
     if cursor is None:
-        rows = await state.db.execute(_FIRST_PAGE, (tag, limit + 1))
+        rows = await db.execute(_FIRST_PAGE, (tag, limit + 1))
     else:
         created_ms, post_id = decode_cursor(cursor)
         after = datetime.fromtimestamp(created_ms / 1000, UTC)
-        rows = await state.db.execute(_NEXT_PAGE, (tag, after, post_id, limit + 1))
+        rows = await db.execute(_NEXT_PAGE, (tag, after, post_id, limit + 1))
     page, more = rows[:limit], len(rows) > limit
     # Posts hidden from this viewer (blocked, not ready) leave a short page, never a gap
     # in the cursor: it follows the tag's own rows.
-    data = await hydrate_posts(state, viewer_id, [row.post_id for row in page])
+    data = await hydrate_posts(redis, keys, viewer_id, [row.post_id for row in page])
     next_cursor = encode_cursor(_ms(page[-1].created_at), page[-1].post_id) if more else None
     return HashtagPostsPage(tag=tag, data=data, next_cursor=next_cursor)
 

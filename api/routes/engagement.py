@@ -9,9 +9,18 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, IdempotencyKey, StateDep
+from api.deps import (
+    CurrentUser,
+    DbDep,
+    IdempotencyKey,
+    KeysDep,
+    ProducerDep,
+    RedisDep,
+    SettingsDep,
+)
 from api.errors import ApiError, error_responses
 from api.readers.engagement import (
     read_comment,
@@ -21,8 +30,11 @@ from api.readers.engagement import (
     read_stats,
 )
 from api.writes import publish
+from clients.cassandra import Db
+from clients.kafka import EventProducer
 from domain.engagement import decode_cursor, encode_cursor, new_comment_id
 from domain.errors import Forbidden, NotFound
+from schemas.redis_keys import RedisKeys
 from schemas.views import (
     AcceptedPublic,
     CommentAcceptedPublic,
@@ -41,30 +53,43 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 _WRITE_ERRORS = error_responses(401, 404, 422, 503)
 
 
-async def _existing_post_author(state: StateDep, post_id: str) -> str:
-    author = await read_post_author(state.redis, state.db, state.keys, post_id)
+async def _existing_post_author(
+    redis: aioredis.Redis, db: Db, keys: RedisKeys, post_id: str
+) -> str:
+    author = await read_post_author(redis, db, keys, post_id)
     if author is None:
         raise NotFound(f"post {post_id!r}")
     return author
 
 
 async def _act(
-    state: StateDep, user: str, post_id: str, event_type: str, idempotency_key: str | None
+    redis: aioredis.Redis,
+    db: Db,
+    keys: RedisKeys,
+    producer: EventProducer,
+    user: str,
+    post_id: str,
+    event_type: str,
+    idempotency_key: str | None,
+    *,
+    pending_ttl_s: int | None = None,
 ) -> AcceptedPublic:
-    await _existing_post_author(state, post_id)
+    await _existing_post_author(redis, db, keys, post_id)
     accepted = await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type=event_type,
         user_id=user,
         idempotency_key=idempotency_key,
         post_id=post_id,
     )
-    if event_type in ("like", "unlike"):
+    if pending_ttl_s is not None:
         # Read your own writes until the stream has applied this one.
-        await state.redis.set(
-            state.keys.like_pending(user, post_id),
+        await redis.set(
+            keys.like_pending(user, post_id),
             "1" if event_type == "like" else "0",
-            ex=state.settings.like_pending_ttl_s,
+            ex=pending_ttl_s,
         )
     return accepted
 
@@ -76,10 +101,27 @@ async def _act(
     responses=_WRITE_ERRORS,
 )
 async def like_post(
-    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+    post_id: str,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Like a post (liking it again changes nothing)."""
-    return await _act(state, user, post_id, "like", idempotency_key)
+    return await _act(
+        redis,
+        db,
+        keys,
+        producer,
+        user,
+        post_id,
+        "like",
+        idempotency_key,
+        pending_ttl_s=settings.like_pending_ttl_s,
+    )
 
 
 @router.delete(
@@ -89,10 +131,27 @@ async def like_post(
     responses=_WRITE_ERRORS,
 )
 async def unlike_post(
-    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+    post_id: str,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Take back a like (a post not liked stays not liked)."""
-    return await _act(state, user, post_id, "unlike", idempotency_key)
+    return await _act(
+        redis,
+        db,
+        keys,
+        producer,
+        user,
+        post_id,
+        "unlike",
+        idempotency_key,
+        pending_ttl_s=settings.like_pending_ttl_s,
+    )
 
 
 @router.post(
@@ -102,10 +161,16 @@ async def unlike_post(
     responses=_WRITE_ERRORS,
 )
 async def save_post(
-    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+    post_id: str,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Save a post to your saved list."""
-    return await _act(state, user, post_id, "save", idempotency_key)
+    return await _act(redis, db, keys, producer, user, post_id, "save", idempotency_key)
 
 
 @router.delete(
@@ -115,10 +180,16 @@ async def save_post(
     responses=_WRITE_ERRORS,
 )
 async def unsave_post(
-    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+    post_id: str,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Remove a post from your saved list."""
-    return await _act(state, user, post_id, "unsave", idempotency_key)
+    return await _act(redis, db, keys, producer, user, post_id, "unsave", idempotency_key)
 
 
 @router.post(
@@ -128,10 +199,16 @@ async def unsave_post(
     responses=_WRITE_ERRORS,
 )
 async def share_post(
-    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+    post_id: str,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Record a share of a post (each accepted share counts once)."""
-    return await _act(state, user, post_id, "share", idempotency_key)
+    return await _act(redis, db, keys, producer, user, post_id, "share", idempotency_key)
 
 
 @router.get(
@@ -139,10 +216,12 @@ async def share_post(
     response_model=PostStatsPublic,
     responses=error_responses(401, 404),
 )
-async def read_post_stats(post_id: str, state: StateDep, viewer: CurrentUser) -> PostStatsPublic:
+async def read_post_stats(
+    post_id: str, redis: RedisDep, db: DbDep, keys: KeysDep, viewer: CurrentUser
+) -> PostStatsPublic:
     """Read a post's like, comment, save and share counts."""
-    await _existing_post_author(state, post_id)
-    stats = await read_stats(state.redis, state.keys, [post_id], viewer_id=viewer)
+    await _existing_post_author(redis, db, keys, post_id)
+    stats = await read_stats(redis, keys, [post_id], viewer_id=viewer)
     return stats[post_id]
 
 
@@ -153,18 +232,20 @@ async def read_post_stats(post_id: str, state: StateDep, viewer: CurrentUser) ->
 )
 async def read_post_comments(
     post_id: str,
-    state: StateDep,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
     viewer: CurrentUser,
     cursor: str | None = None,
     limit: Limit = 20,
 ) -> CommentsPage:
     """Read a post's comments, oldest first."""
-    await _existing_post_author(state, post_id)
+    await _existing_post_author(redis, db, keys, post_id)
     try:
         after = decode_cursor(cursor) if cursor else ""
     except ValueError as exc:
         raise ApiError(400, "bad_cursor", str(exc)) from exc
-    comments = await read_comments(state.db, post_id, after_id=after, limit=limit + 1)
+    comments = await read_comments(db, post_id, after_id=after, limit=limit + 1)
     page = comments[:limit]
     more = len(comments) > limit
     return CommentsPage(
@@ -181,16 +262,21 @@ async def read_post_comments(
 async def create_comment(
     post_id: str,
     body: CommentCreate,
-    state: StateDep,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    producer: ProducerDep,
     user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> CommentAcceptedPublic:
     """Comment on a post; the comment is listed shortly after."""
-    await _existing_post_author(state, post_id)
+    await _existing_post_author(redis, db, keys, post_id)
     # The comment id doubles as the event id, so a retried request names the same comment.
     comment_id = new_comment_id(int(time.time() * 1000))
     accepted = await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="comment_created",
         user_id=user,
         idempotency_key=idempotency_key,
@@ -211,19 +297,24 @@ async def create_comment(
 async def delete_comment(
     post_id: str,
     comment_id: str,
-    state: StateDep,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    producer: ProducerDep,
     user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Delete a comment: its author or the post's author only."""
-    post_author = await _existing_post_author(state, post_id)
-    comment = await read_comment(state.db, post_id, comment_id)
+    post_author = await _existing_post_author(redis, db, keys, post_id)
+    comment = await read_comment(db, post_id, comment_id)
     if comment is None:
         raise NotFound(f"comment {comment_id!r}")
     if user not in (comment.user_id, post_author):
         raise Forbidden("only the comment's or the post's author may delete it")
     return await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="comment_deleted",
         user_id=user,
         idempotency_key=idempotency_key,
@@ -238,7 +329,12 @@ async def delete_comment(
     responses=error_responses(400, 401),
 )
 async def read_saved_posts(
-    state: StateDep, user: CurrentUser, cursor: str | None = None, limit: Limit = 20
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    user: CurrentUser,
+    cursor: str | None = None,
+    limit: Limit = 20,
 ) -> SavedPage:
     """Read the posts you saved, newest first."""
     before: tuple[int, str] | None = None
@@ -248,9 +344,7 @@ async def read_saved_posts(
             before = (int(ms), post_id)
         except ValueError as exc:
             raise ApiError(400, "bad_cursor", "malformed cursor") from exc
-    items = await read_saved(
-        state.redis, state.db, state.keys, user, before=before, limit=limit + 1
-    )
+    items = await read_saved(redis, db, keys, user, before=before, limit=limit + 1)
     page = items[:limit]
     more = len(items) > limit
     return SavedPage(

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, DbDep, IdempotencyKey, StateDep
+from api.deps import CurrentUser, DbDep, IdempotencyKey, KeysDep, ProducerDep, RedisDep
 from api.errors import ApiError, error_responses
 from api.readers.graph import read_follow_page, read_profiles
 from api.readers.users import get_user
 from api.writes import publish
+from clients.cassandra import Db
 from domain.errors import Forbidden, NotFound
 from domain.feeds import InvalidCursor, decode_cursor, encode_cursor
+from schemas.redis_keys import RedisKeys
 from schemas.views import AcceptedPublic, UsersPage
 
 router = APIRouter(prefix="/users", tags=["graph"])
@@ -22,12 +25,14 @@ MAX_LIMIT = 200
 _WRITE_ERRORS = error_responses(401, 403, 404, 422)
 
 
-async def _check_target(state: StateDep, db: DbDep, viewer: str, user_id: str) -> None:
+async def _check_target(
+    redis: aioredis.Redis, db: Db, keys: RedisKeys, viewer: str, user_id: str
+) -> None:
     if user_id == viewer:
         raise ApiError(422, "invalid_request", "you cannot follow yourself")
-    if await state.redis.sismember(state.keys.blocked(viewer), user_id):
+    if await redis.sismember(keys.blocked(viewer), user_id):
         raise Forbidden("a block between you and this user prevents a follow")
-    if await get_user(state.redis, db, state.keys, user_id) is None:
+    if await get_user(redis, db, keys, user_id) is None:
         raise NotFound(f"user {user_id!r}")
 
 
@@ -39,15 +44,19 @@ async def _check_target(state: StateDep, db: DbDep, viewer: str, user_id: str) -
 )
 async def create_follow(
     user_id: str,
-    state: StateDep,
+    redis: RedisDep,
     db: DbDep,
+    keys: KeysDep,
+    producer: ProducerDep,
     viewer: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Follow a user."""
-    await _check_target(state, db, viewer, user_id)
+    await _check_target(redis, db, keys, viewer, user_id)
     return await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="follow",
         user_id=viewer,
         idempotency_key=idempotency_key,
@@ -62,13 +71,20 @@ async def create_follow(
     responses=_WRITE_ERRORS,
 )
 async def delete_follow(
-    user_id: str, state: StateDep, viewer: CurrentUser, idempotency_key: IdempotencyKey = None
+    user_id: str,
+    redis: RedisDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    viewer: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Unfollow a user; their posts leave your feed at the next read."""
     if user_id == viewer:
         raise ApiError(422, "invalid_request", "you cannot unfollow yourself")
     return await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="unfollow",
         user_id=viewer,
         idempotency_key=idempotency_key,
@@ -77,14 +93,20 @@ async def delete_follow(
 
 
 async def _list(
-    state: StateDep, db: DbDep, direction: str, user_id: str, limit: int, cursor: str | None
+    redis: aioredis.Redis,
+    db: Db,
+    keys: RedisKeys,
+    direction: str,
+    user_id: str,
+    limit: int,
+    cursor: str | None,
 ) -> UsersPage:
     try:
         after = str(decode_cursor(cursor, "a")["a"]) if cursor else ""
     except InvalidCursor as exc:
         raise ApiError(400, "bad_request", str(exc)) from exc
     ids, last = await read_follow_page(db, direction, user_id, after=after, limit=limit)
-    profiles = await read_profiles(state.redis, state.keys, ids)
+    profiles = await read_profiles(redis, keys, ids)
     return UsersPage(
         data=[profiles[i] for i in ids], next_cursor=encode_cursor(a=last) if last else None
     )
@@ -96,24 +118,26 @@ _READ_ERRORS = error_responses(400, 401)
 @router.get("/{user_id}/followers", response_model=UsersPage, responses=_READ_ERRORS)
 async def read_followers(
     user_id: str,
-    state: StateDep,
+    redis: RedisDep,
     db: DbDep,
+    keys: KeysDep,
     viewer: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> UsersPage:
     """List a user's followers, one cursor page at a time."""
-    return await _list(state, db, "followers", user_id, limit, cursor)
+    return await _list(redis, db, keys, "followers", user_id, limit, cursor)
 
 
 @router.get("/{user_id}/following", response_model=UsersPage, responses=_READ_ERRORS)
 async def read_following(
     user_id: str,
-    state: StateDep,
+    redis: RedisDep,
     db: DbDep,
+    keys: KeysDep,
     viewer: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> UsersPage:
     """List the accounts a user follows, one cursor page at a time."""
-    return await _list(state, db, "following", user_id, limit, cursor)
+    return await _list(redis, db, keys, "following", user_id, limit, cursor)

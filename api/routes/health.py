@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import StateDep
+from api.deps import DbDep, ProducerDep, RedisDep
 from schemas.views import DependencyState, HealthPublic
 
 router = APIRouter(tags=["health"])
@@ -31,25 +31,25 @@ async def _check(probe: Callable[[], Awaitable[str]]) -> DependencyState:
 
 
 @router.get("/healthz", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
-async def read_health(state: StateDep) -> JSONResponse:
+async def read_health(producer: ProducerDep, db: DbDep, redis: RedisDep) -> JSONResponse:
     """Report whether Kafka, Cassandra and Redis answer a real request right now."""
 
     async def kafka() -> str:
         loop = asyncio.get_running_loop()
         metadata = await loop.run_in_executor(
-            None, lambda: state.producer.list_topics(timeout=CHECK_TIMEOUT_S)
+            None, lambda: producer.list_topics(timeout=CHECK_TIMEOUT_S)
         )
         return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topics"
 
     async def cassandra() -> str:
-        rows = await state.db.execute("SELECT release_version FROM system.local")
+        rows = await db.execute("SELECT release_version FROM system.local")
         return f"release {rows[0].release_version}"
 
-    async def redis() -> str:
-        await state.redis.ping()
+    async def redis_ping() -> str:
+        await redis.ping()
         return "PONG"
 
-    results = await asyncio.gather(_check(kafka), _check(cassandra), _check(redis))
+    results = await asyncio.gather(_check(kafka), _check(cassandra), _check(redis_ping))
     deps = dict(zip(("kafka", "cassandra", "redis"), results, strict=True))
     ok = all(d.ok for d in deps.values())
     body = HealthPublic(status="ok" if ok else "degraded", dependencies=deps)

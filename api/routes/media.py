@@ -7,7 +7,15 @@ import uuid
 
 from fastapi import APIRouter, UploadFile, status
 
-from api.deps import CurrentUser, DbDep, StateDep, StoreDep
+from api.deps import (
+    CurrentUser,
+    DbDep,
+    KeysDep,
+    ProducerDep,
+    RedisDep,
+    SettingsDep,
+    StoreDep,
+)
 from api.errors import ApiError, error_responses
 from api.readers.media import read_media
 from api.writes import publish
@@ -39,7 +47,13 @@ _CHUNK = 1 << 20
     responses=error_responses(413, 415, 422),
 )
 async def create_media(
-    file: UploadFile, state: StateDep, store: StoreDep, owner: CurrentUser
+    file: UploadFile,
+    redis: RedisDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    owner: CurrentUser,
 ) -> UploadAcceptedPublic:
     """Upload a photo or video; it is stored durably and processed in the background."""
     content_type = (file.content_type or "").split(";")[0].strip().lower()
@@ -49,7 +63,7 @@ async def create_media(
             "unsupported_media_type",
             f"content type {content_type or 'missing'!r} is not accepted; one of {', '.join(sorted(ACCEPTED_TYPES))}",
         )
-    limit = state.settings.media_max_upload_bytes
+    limit = settings.media_max_upload_bytes
     chunks: list[bytes] = []
     size = 0
     while chunk := await file.read(_CHUNK):
@@ -68,7 +82,9 @@ async def create_media(
     )
     media_id = uuid.uuid4().hex
     accepted = await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="media_uploaded",
         user_id=owner,
         media_id=media_id,
@@ -81,10 +97,10 @@ async def create_media(
 
 @router.get("/{media_id}", response_model=MediaPublic, responses=error_responses(404))
 async def read_media_state(
-    media_id: str, state: StateDep, db: DbDep, viewer: CurrentUser
+    media_id: str, redis: RedisDep, db: DbDep, keys: KeysDep, viewer: CurrentUser
 ) -> MediaPublic:
     """Processing state, variants (URLs) and placeholder of an upload."""
-    found = await read_media(state.redis, db, state.keys, media_id)
+    found = await read_media(redis, db, keys, media_id)
     if found is None:
         raise NotFound(f"media {media_id!r}")
     owner_id, media = found

@@ -9,7 +9,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser, IdempotencyKey, StateDep
+from api.deps import (
+    CurrentUser,
+    DbDep,
+    IdempotencyKey,
+    KeysDep,
+    ProducerDep,
+    RedisDep,
+    SettingsDep,
+)
 from api.errors import ApiError, error_responses
 from api.readers.media import read_media_many
 from api.readers.posts import read_author_posts, read_post
@@ -48,19 +56,26 @@ def _new_post_id(user_id: str, idempotency_key: str | None) -> str:
     responses=error_responses(401, 403, 422),
 )
 async def create_post(
-    body: PostBody, state: StateDep, author: CurrentUser, idempotency_key: IdempotencyKey = None
+    body: PostBody,
+    redis: RedisDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    author: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> PostAcceptedPublic:
     """Publish a post; it reaches followers once all its media is ready."""
     media_ids = [m.media_id for m in body.media]
     if len(set(media_ids)) != len(media_ids):
         raise ApiError(422, "invalid_request", "media: the same media_id appears twice")
-    known = await read_media_many(state.redis, state.keys, media_ids) if media_ids else {}
+    known = await read_media_many(redis, keys, media_ids) if media_ids else {}
     for media_id, (owner_id, _) in known.items():
         if owner_id and owner_id != author:
             raise Forbidden(f"media {media_id!r} belongs to another user")
     post_id = _new_post_id(author, idempotency_key)
     accepted = await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="post_created",
         user_id=author,
         idempotency_key=idempotency_key,
@@ -78,16 +93,23 @@ async def create_post(
     responses=error_responses(401, 403, 404),
 )
 async def delete_post(
-    post_id: str, state: StateDep, user: CurrentUser, idempotency_key: IdempotencyKey = None
+    post_id: str,
+    redis: RedisDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Delete one of your posts; it disappears from every feed at the next read."""
-    author, post_state = await state.redis.hmget(state.keys.post(post_id), "author_id", "state")
+    author, post_state = await redis.hmget(keys.post(post_id), "author_id", "state")
     if not author or post_state == "deleted":
         raise NotFound(f"post {post_id!r}")
     if author != user:
         raise Forbidden("only the author may delete a post")
     return await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="post_deleted",
         user_id=user,
         idempotency_key=idempotency_key,
@@ -100,9 +122,11 @@ async def delete_post(
     response_model=PostPublic,
     responses=error_responses(401, 404),
 )
-async def read_one_post(post_id: str, state: StateDep, viewer: CurrentUser) -> PostPublic:
+async def read_one_post(
+    post_id: str, redis: RedisDep, keys: KeysDep, viewer: CurrentUser
+) -> PostPublic:
     """Read one post; its author also sees it while processing or after a failure."""
-    return await read_post(state, viewer, post_id)
+    return await read_post(redis, keys, viewer, post_id)
 
 
 @router.get(
@@ -112,13 +136,25 @@ async def read_one_post(post_id: str, state: StateDep, viewer: CurrentUser) -> P
 )
 async def read_user_posts(
     user_id: str,
-    state: StateDep,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    settings: SettingsDep,
     viewer: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 24,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> PostsPage:
     """Read an author's profile grid, newest first."""
     try:
-        return await read_author_posts(state, viewer, user_id, limit=limit, cursor=cursor)
+        return await read_author_posts(
+            redis,
+            db,
+            keys,
+            viewer,
+            user_id,
+            limit=limit,
+            cursor=cursor,
+            tail_cap=settings.author_posts_cap,
+        )
     except InvalidCursor as exc:
         raise ApiError(400, "bad_request", str(exc)) from exc

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, IdempotencyKey, StateDep
+from api.deps import CurrentUser, IdempotencyKey, KeysDep, ProducerDep, RedisDep
 from api.errors import error_responses
 from api.readers.stories import (
     read_author_stories,
@@ -44,32 +44,31 @@ MAX_VIEWERS = 200
 
 @router.get("/stories/tray", response_model=TrayPage, responses=_PAGED)
 async def read_story_tray(
-    state: StateDep,
+    redis: RedisDep,
+    keys: KeysDep,
     viewer: CurrentUser,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_TRAY)] = 100,
 ) -> TrayPage:
     """The viewer's story tray: close friends, then unseen, then newest first."""
-    return await read_tray(
-        state.redis, state.keys, viewer_id=viewer, now=now_ms(), limit=limit, cursor=cursor
-    )
+    return await read_tray(redis, keys, viewer_id=viewer, now=now_ms(), limit=limit, cursor=cursor)
 
 
 @router.get("/users/{user_id}/stories", response_model=StoriesPublic, responses=_AUTH)
-async def read_user_stories(user_id: str, state: StateDep, viewer: CurrentUser) -> StoriesPublic:
+async def read_user_stories(
+    user_id: str, redis: RedisDep, keys: KeysDep, viewer: CurrentUser
+) -> StoriesPublic:
     """An author's live stories the viewer may see, in play order."""
-    data = await read_author_stories(
-        state.redis, state.keys, viewer_id=viewer, author_id=user_id, now=now_ms()
-    )
+    data = await read_author_stories(redis, keys, viewer_id=viewer, author_id=user_id, now=now_ms())
     return StoriesPublic(author_id=user_id, data=data)
 
 
 @router.get("/stories/{story_id}", response_model=StoryPublic, responses=_MISSING)
-async def read_one_story(story_id: str, state: StateDep, viewer: CurrentUser) -> StoryPublic:
+async def read_one_story(
+    story_id: str, redis: RedisDep, keys: KeysDep, viewer: CurrentUser
+) -> StoryPublic:
     """One live story the viewer may see."""
-    story = await read_story(
-        state.redis, state.keys, viewer_id=viewer, story_id=story_id, now=now_ms()
-    )
+    story = await read_story(redis, keys, viewer_id=viewer, story_id=story_id, now=now_ms())
     if story is None:
         raise NotFound(f"story {story_id!r}")
     return story
@@ -82,15 +81,16 @@ async def read_one_story(story_id: str, state: StateDep, viewer: CurrentUser) ->
 )
 async def read_story_viewers(
     story_id: str,
-    state: StateDep,
+    redis: RedisDep,
+    keys: KeysDep,
     viewer: CurrentUser,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_VIEWERS)] = 50,
 ) -> StoryViewersPage:
     """Who watched a live story, newest first; only its author may ask."""
     page = await read_viewers(
-        state.redis,
-        state.keys,
+        redis,
+        keys,
         viewer_id=viewer,
         story_id=story_id,
         now=now_ms(),
@@ -109,7 +109,12 @@ async def read_story_viewers(
     responses=error_responses(401, 422, 503),
 )
 async def create_story(
-    body: StoryCreate, state: StateDep, author: CurrentUser, idempotency_key: IdempotencyKey = None
+    body: StoryCreate,
+    redis: RedisDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    author: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> StoryAcceptedPublic:
     """Post a story for 24 hours."""
     story_id = (
@@ -118,7 +123,9 @@ async def create_story(
         else uuid.uuid4().hex
     )
     accepted = await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="story_created",
         user_id=author,
         idempotency_key=idempotency_key,
@@ -136,16 +143,21 @@ async def create_story(
     responses=error_responses(401, 404, 503),
 )
 async def create_story_view(
-    story_id: str, state: StateDep, viewer: CurrentUser, idempotency_key: IdempotencyKey = None
+    story_id: str,
+    redis: RedisDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    viewer: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Mark a story watched by the viewer."""
-    story = await read_story(
-        state.redis, state.keys, viewer_id=viewer, story_id=story_id, now=now_ms()
-    )
+    story = await read_story(redis, keys, viewer_id=viewer, story_id=story_id, now=now_ms())
     if story is None:
         raise NotFound(f"story {story_id!r}")
     return await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="story_viewed",
         user_id=viewer,
         idempotency_key=idempotency_key,
@@ -161,16 +173,21 @@ async def create_story_view(
     responses=error_responses(401, 404, 503),
 )
 async def delete_story(
-    story_id: str, state: StateDep, author: CurrentUser, idempotency_key: IdempotencyKey = None
+    story_id: str,
+    redis: RedisDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    author: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Delete one of the viewer's own stories at once."""
-    story = await read_story(
-        state.redis, state.keys, viewer_id=author, story_id=story_id, now=now_ms()
-    )
+    story = await read_story(redis, keys, viewer_id=author, story_id=story_id, now=now_ms())
     if story is None or story.author_id != author:
         raise NotFound(f"story {story_id!r}")
     return await publish(
-        state,
+        redis,
+        keys,
+        producer,
         event_type="story_deleted",
         user_id=author,
         idempotency_key=idempotency_key,

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentUser, StateDep
+from api.deps import CurrentUser, DbDep, KeysDep, RedisDep
 from api.errors import ApiError, error_responses
 from api.readers.trending import now_ms, read_tag_posts, read_trending
 from domain.trending import normalize_tag, parse_hashtags
@@ -21,13 +21,14 @@ MAX_PAGE = 100
 
 @router.get("/trending/hashtags", response_model=TrendingHashtagsPublic, responses=_ERRORS)
 async def read_trending_hashtags(
-    state: StateDep,
+    redis: RedisDep,
+    keys: KeysDep,
     viewer: CurrentUser,
     window: Annotated[Literal["1h", "24h", "7d"], Query(description="sliding window")] = "1h",
     limit: Annotated[int, Query(ge=1, le=MAX_TRENDING)] = 10,
 ) -> TrendingHashtagsPublic:
     """Tags with the most distinct posting users over a sliding window."""
-    return await read_trending(state.redis, state.keys, window=window, limit=limit, now=now_ms())
+    return await read_trending(redis, keys, window=window, limit=limit, now=now_ms())
 
 
 @router.get(
@@ -37,7 +38,9 @@ async def read_trending_hashtags(
 )
 async def read_hashtag_posts(
     tag: str,
-    state: StateDep,
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
     viewer: CurrentUser,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
@@ -46,4 +49,6 @@ async def read_hashtag_posts(
     parsed = parse_hashtags("#" + tag.lstrip("#"))
     if len(parsed) != 1 or parsed[0] != normalize_tag(tag.lstrip("#")):
         raise ApiError(422, "invalid_request", f"not a hashtag: {tag!r}")
-    return await read_tag_posts(state, viewer_id=viewer, tag=parsed[0], cursor=cursor, limit=limit)
+    return await read_tag_posts(
+        redis, db, keys, viewer_id=viewer, tag=parsed[0], cursor=cursor, limit=limit
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CurrentUser, DbDep, StateDep
+from api.deps import CurrentUser, DbDep, KeysDep, RedisDep
 from api.errors import error_responses
 from api.readers.graph import read_counts
 from api.readers.users import get_user
@@ -20,13 +20,13 @@ router = APIRouter(prefix="/users", tags=["users"])
     responses=error_responses(404, 401),
 )
 async def read_user(
-    user_id: str, state: StateDep, db: DbDep, viewer: CurrentUser
+    user_id: str, redis: RedisDep, db: DbDep, keys: KeysDep, viewer: CurrentUser
 ) -> UserProfilePublic:
     """Read a user's public profile with follower, following and post counts."""
-    user = await get_user(state.redis, db, state.keys, user_id)
+    user = await get_user(redis, db, keys, user_id)
     if user is None:
         raise NotFound(f"user {user_id!r}")
-    followers, following, posts = await read_counts(state.redis, db, state.keys, user_id)
+    followers, following, posts = await read_counts(redis, db, keys, user_id)
     return UserProfilePublic(
         **user.model_dump(), followers=followers, following=following, posts=posts
     )

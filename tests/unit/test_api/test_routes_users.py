@@ -1,4 +1,4 @@
-"""Routes with the state replaced by in-memory fakes (no services needed)."""
+"""Routes with their clients replaced by in-memory fakes (no services needed)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import issue_token
-from api.deps import AppState, get_state
+from api.deps import get_db, get_keys, get_redis, get_secret
 from api.main import create_app
 from schemas.redis_keys import RedisKeys
 from settings import Settings
@@ -56,10 +56,11 @@ def client(fakes: tuple[FakeRedis, FakeDb]) -> TestClient:
     redis, db = fakes
     settings = Settings(secret_key=SECRET)
     app = create_app(settings)
-    state = AppState(
-        settings=settings, secret=SECRET, keys=RedisKeys("ns"), redis=redis, db=db, producer=None
-    )  # type: ignore[arg-type]
-    app.dependency_overrides[get_state] = lambda: state
+    # Each route declares the clients it uses; only those need a fake.
+    app.dependency_overrides[get_redis] = lambda: redis
+    app.dependency_overrides[get_db] = lambda: db
+    app.dependency_overrides[get_keys] = lambda: RedisKeys("ns")
+    app.dependency_overrides[get_secret] = lambda: SECRET
     return TestClient(app)  # no `with`: the lifespan (real connections) does not run
 
 

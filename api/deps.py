@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import redis.asyncio as aioredis
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import InvalidToken, verify_token
@@ -96,6 +96,12 @@ def get_current_user(
 
 
 CurrentUser = Annotated[str, Depends(get_current_user)]
+
+# Paginated lists: the previous page's ``next_cursor``. Its length and shape are checked
+# by ``domain.cursors``, so every malformed cursor answers 400 ``bad_cursor``.
+Cursor = Annotated[
+    str | None, Query(description="`next_cursor` of the previous page (opaque); omit for the first")
+]
 
 # Write endpoints: a retry under the same key gets the first accepted answer (api.writes).
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]

@@ -13,10 +13,18 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from cassandra import InvalidRequest
 
+from api.readers.paging import int_field, str_field
 from clients.cassandra import Db
+from domain.cursors import decode_cursor, encode_cursor
 from domain.engagement import COUNTERS, adjust_likes, merge_pending_like
 from schemas.redis_keys import RedisKeys
-from schemas.views import CommentPublic, PostStatsPublic, SavedPostPublic
+from schemas.views import (
+    CommentPublic,
+    CommentsPage,
+    PostStatsPublic,
+    SavedPage,
+    SavedPostPublic,
+)
 
 _FIELDS = COUNTERS
 _POST_ROW = "SELECT author_id, state FROM posts WHERE post_id = ?"
@@ -111,10 +119,15 @@ def _comment(post_id: str, row: object) -> CommentPublic:
     )
 
 
-async def read_comments(db: Db, post_id: str, *, after_id: str, limit: int) -> list[CommentPublic]:
-    """Comments of a post, oldest first, after the comment id ``after_id``."""
-    rows = await db.execute(_COMMENTS, (post_id, after_id, limit))
-    return [_comment(post_id, row) for row in rows]
+async def read_comments(db: Db, post_id: str, *, cursor: str | None, limit: int) -> CommentsPage:
+    """A page of a post's comments, oldest first (comment ids sort by time)."""
+    after = str_field(decode_cursor(cursor, "a"), "a") if cursor else ""
+    rows = await db.execute(_COMMENTS, (post_id, after, limit + 1))
+    comments = [_comment(post_id, row) for row in rows]
+    page, more = comments[:limit], len(comments) > limit
+    return CommentsPage(
+        data=page, next_cursor=encode_cursor(a=page[-1].comment_id) if more and page else None
+    )
 
 
 async def read_comment(db: Db, post_id: str, comment_id: str) -> CommentPublic | None:
@@ -128,10 +141,14 @@ async def read_saved(
     keys: RedisKeys,
     user_id: str,
     *,
-    before: tuple[int, str] | None,
+    cursor: str | None,
     limit: int,
-) -> list[SavedPostPublic]:
-    """A user's saved posts, newest first, strictly after the ``(saved_ms, post_id)`` cursor."""
+) -> SavedPage:
+    """A page of a user's saved posts, newest first (by saved time, then post id)."""
+    before: tuple[int, str] | None = None
+    if cursor:
+        fields = decode_cursor(cursor, "t", "p")
+        before = (int_field(fields, "t"), str_field(fields, "p"))
     key = keys.saved(user_id)
     if not await redis.exists(key):
         rows = await db.execute(_SAVES, (user_id, SAVED_REFILL_MAX))
@@ -144,9 +161,13 @@ async def read_saved(
     top = before[0] if before is not None else "+inf"
     # Ties on one millisecond: over-fetch and cut at the cursor's (score, id).
     entries = await redis.zrevrangebyscore(
-        key, top, "-inf", start=0, num=limit + 50, withscores=True
+        key, top, "-inf", start=0, num=limit + 51, withscores=True
     )
     items = sorted(((int(score), post_id) for post_id, score in entries), reverse=True)
     if before is not None:
         items = [item for item in items if item < before]
-    return [SavedPostPublic(post_id=post_id, saved_at=ms) for ms, post_id in items[:limit]]
+    page, more = items[:limit], len(items) > limit
+    return SavedPage(
+        data=[SavedPostPublic(post_id=post_id, saved_at=ms) for ms, post_id in page],
+        next_cursor=encode_cursor(t=page[-1][0], p=page[-1][1]) if more and page else None,
+    )

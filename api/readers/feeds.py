@@ -19,7 +19,9 @@ import redis.asyncio as aioredis
 
 from api.readers.engagement import read_stats
 from api.readers.graph import Relations
+from api.readers.paging import int_field, str_field
 from api.readers.posts import hydrate_posts
+from domain.cursors import decode_cursor, encode_cursor
 from domain.errors import Expired
 from domain.feeds import (
     PULL,
@@ -29,9 +31,7 @@ from domain.feeds import (
     Candidate,
     Ranker,
     by_recency,
-    decode_cursor,
     decode_entry,
-    encode_cursor,
     encode_entry,
     engagement_score,
     is_returning,
@@ -210,7 +210,8 @@ async def read_feed(
 ) -> FeedPage:
     """One page of the viewer's feed: a first page ranks, later pages slice its scroll.
 
-    ``Expired`` when the scroll's fixed order is gone (past ``feed_session_ttl_s``).
+    ``InvalidCursor`` for a cursor this list did not make; ``Expired`` when the
+    scroll's fixed order is gone (past ``feed_session_ttl_s``).
     """
     if cursor is None:
         now_ms = int(time.time() * 1000)
@@ -227,7 +228,7 @@ async def read_feed(
             await pipe.execute()
         return FeedPage(data=posts, next_cursor=encode_cursor(s=session_id, o=consumed))
     fields = decode_cursor(cursor, "s", "o")
-    session_id, offset = str(fields["s"]), int(fields["o"])  # type: ignore[call-overload]
+    session_id, offset = str_field(fields, "s"), int_field(fields, "o")
     session = keys.feed_session(viewer_id, session_id)
     window = limit * 2 + 10
     async with redis.pipeline(transaction=False) as pipe:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from api.readers.paging import str_field
 from clients.cassandra import Db
+from domain.cursors import decode_cursor, encode_cursor
 from schemas.redis_keys import RedisKeys
-from schemas.views import UserPublic
+from schemas.views import UserPublic, UsersPage
 
 _COUNTS = "SELECT followers, following, posts FROM user_counts WHERE user_id = ?"
 # Table name and column per direction; both are one partition read, ordered by id.
@@ -66,12 +68,23 @@ async def read_profiles(
     }
 
 
-async def read_follow_page(
-    db: Db, direction: str, user_id: str, *, after: str, limit: int
-) -> tuple[list[str], str | None]:
-    """One page of ids in id order; the next cursor is the last id when more may follow."""
+async def read_follows(
+    redis: aioredis.Redis,
+    db: Db,
+    keys: RedisKeys,
+    direction: str,
+    user_id: str,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> UsersPage:
+    """A page of a user's followers or followees, in id order, with their profiles."""
+    after = str_field(decode_cursor(cursor, "a"), "a") if cursor else ""
     rows = await db.execute(_PAGES[direction], (user_id, after, limit + 1))
     ids = [row.id for row in rows]
-    if len(ids) > limit:
-        return ids[:limit], ids[limit - 1]
-    return ids, None
+    page, more = ids[:limit], len(ids) > limit
+    profiles = await read_profiles(redis, keys, page)
+    return UsersPage(
+        data=[profiles[i] for i in page],
+        next_cursor=encode_cursor(a=page[-1]) if more and page else None,
+    )

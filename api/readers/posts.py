@@ -15,9 +15,11 @@ import redis.asyncio as aioredis
 from api.readers.engagement import read_stats, read_viewer_likes
 from api.readers.graph import Relations, read_profiles, read_relations
 from api.readers.media import read_media_many
+from api.readers.paging import int_field, str_field
 from clients.cassandra import Db
+from domain.cursors import decode_cursor, encode_cursor
 from domain.errors import Forbidden, NotFound
-from domain.feeds import PostFacts, decode_cursor, encode_cursor, visible
+from domain.feeds import PostFacts, visible
 from schemas.redis_keys import RedisKeys
 from schemas.views import MediaPublic, PostPublic, PostsPage, PostStatsPublic
 
@@ -147,6 +149,11 @@ async def read_author_posts(
     ``tail_cap`` is the length of the Redis tail (``author_posts_cap``): a tail that
     full may have older posts, read from Cassandra's per-author index.
     """
+    top_ms: int | None = None
+    top_id: str | None = None
+    if cursor:
+        fields = decode_cursor(cursor, "c", "p")
+        top_ms, top_id = int_field(fields, "c"), str_field(fields, "p")
     relations = await read_relations(redis, keys, viewer_id)
     own = viewer_id == author_id
     if author_id in relations.blocked:
@@ -154,11 +161,6 @@ async def read_author_posts(
     profile = (await read_profiles(redis, keys, [author_id]))[author_id]
     if profile.is_private and not own and author_id not in relations.following:
         raise PrivateAccount("this account is private; follow it to see posts")
-    if cursor:
-        fields = decode_cursor(cursor, "c", "p")
-        top_ms, top_id = int(fields["c"]), str(fields["p"])  # type: ignore[call-overload]
-    else:
-        top_ms, top_id = None, None
     # Ties on one millisecond: over-fetch and cut at the cursor's (score, id).
     want = limit + 1
     async with redis.pipeline(transaction=False) as pipe:

@@ -7,15 +7,13 @@ a close-friends story does not exist for anyone else, and blocks hide both ways.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 
-import orjson
 import redis.asyncio as aioredis
 
-from api.errors import ApiError
 from api.readers.media import read_media_many
+from api.readers.paging import int_field, str_field
+from domain.cursors import decode_cursor, encode_cursor
 from domain.stories import (
     TrayCandidate,
     expires_at_ms,
@@ -35,17 +33,6 @@ from schemas.views import (
 )
 
 
-def encode_cursor(value: object) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> object:
-    try:
-        return orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
-        raise ApiError(400, "bad_request", "invalid cursor") from exc
-
-
 async def read_tray(
     redis: aioredis.Redis,
     keys: RedisKeys,
@@ -56,12 +43,7 @@ async def read_tray(
     cursor: str | None,
 ) -> TrayPage:
     """The viewer's tray: authors with a live story for them, in tray order."""
-    offset = 0
-    if cursor is not None:
-        decoded = decode_cursor(cursor)
-        if not isinstance(decoded, int) or decoded < 0:
-            raise ApiError(400, "bad_request", "invalid cursor")
-        offset = decoded
+    offset = int_field(decode_cursor(cursor, "o"), "o") if cursor is not None else 0
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zrangebyscore(
             keys.story_tray(viewer_id), f"({live_since_ms(now)}", "+inf", withscores=True
@@ -99,7 +81,7 @@ async def read_tray(
             )
             for e in page
         ],
-        next_cursor=encode_cursor(offset + limit) if more else None,
+        next_cursor=encode_cursor(o=offset + limit) if more else None,
     )
 
 
@@ -189,18 +171,16 @@ async def read_viewers(
     cursor: str | None,
 ) -> StoryViewersPage | None:
     """Who watched the story, newest first; None unless the viewer is its (live) author."""
+    max_score: str = "+inf"
+    after: tuple[int, str] | None = None
+    if cursor is not None:
+        fields = decode_cursor(cursor, "t", "u")
+        after = (int_field(fields, "t"), str_field(fields, "u"))
+        max_score = str(after[0])
     card = await redis.hmget(keys.story(story_id), "author_id", "created_ms")
     author_id, created = card
     if author_id != viewer_id or created is None or not is_live(int(created), now):
         return None
-    max_score: str = "+inf"
-    after: tuple[int, str] | None = None
-    if cursor is not None:
-        decoded = decode_cursor(cursor)
-        if not (isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[0], int)):
-            raise ApiError(400, "bad_request", "invalid cursor")
-        after = (decoded[0], str(decoded[1]))
-        max_score = str(after[0])
     async with redis.pipeline(transaction=False) as pipe:
         # Viewers sharing the cursor's millisecond are skipped by member below; fetch
         # enough extra to cover them.
@@ -223,5 +203,5 @@ async def read_viewers(
         story_id=story_id,
         count=int(count or 0),
         data=[StoryViewerPublic(user_id=m, viewed_at=s) for m, s in page],
-        next_cursor=encode_cursor([page[-1][1], page[-1][0]]) if more and page else None,
+        next_cursor=encode_cursor(t=page[-1][1], u=page[-1][0]) if more and page else None,
     )

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, datetime
 
-import orjson
 import redis.asyncio as aioredis
 
-from api.errors import ApiError
+from api.readers.paging import int_field, str_field
 from api.readers.posts import hydrate_posts
 from clients.cassandra import Db
+from domain.cursors import decode_cursor, encode_cursor
 from domain.trending import rank_tags, window_start_ms
 from schemas.redis_keys import RedisKeys
 from schemas.views import (
@@ -51,20 +49,6 @@ async def read_trending(
     )
 
 
-def encode_cursor(created_ms: int, post_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([created_ms, post_id])).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        created_ms, post_id = orjson.loads(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        )
-        return int(created_ms), str(post_id)
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError) as exc:
-        raise ApiError(400, "bad_request", "invalid cursor") from exc
-
-
 async def read_tag_posts(
     redis: aioredis.Redis,
     db: Db,
@@ -79,14 +63,15 @@ async def read_tag_posts(
     if cursor is None:
         rows = await db.execute(_FIRST_PAGE, (tag, limit + 1))
     else:
-        created_ms, post_id = decode_cursor(cursor)
+        fields = decode_cursor(cursor, "c", "p")
+        created_ms, post_id = int_field(fields, "c"), str_field(fields, "p")
         after = datetime.fromtimestamp(created_ms / 1000, UTC)
         rows = await db.execute(_NEXT_PAGE, (tag, after, post_id, limit + 1))
     page, more = rows[:limit], len(rows) > limit
     # Posts hidden from this viewer (blocked, not ready) leave a short page, never a gap
     # in the cursor: it follows the tag's own rows.
     data = await hydrate_posts(redis, keys, viewer_id, [row.post_id for row in page])
-    next_cursor = encode_cursor(_ms(page[-1].created_at), page[-1].post_id) if more else None
+    next_cursor = encode_cursor(c=_ms(page[-1].created_at), p=page[-1].post_id) if more else None
     return HashtagPostsPage(tag=tag, data=data, next_cursor=next_cursor)
 
 

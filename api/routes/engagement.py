@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, status
 
 from api.deps import (
     CurrentUser,
+    Cursor,
     DbDep,
     IdempotencyKey,
     KeysDep,
@@ -21,7 +22,7 @@ from api.deps import (
     RedisDep,
     SettingsDep,
 )
-from api.errors import ApiError, error_responses
+from api.errors import error_responses
 from api.readers.engagement import (
     read_comment,
     read_comments,
@@ -32,7 +33,7 @@ from api.readers.engagement import (
 from api.writes import publish
 from clients.cassandra import Db
 from clients.kafka import EventProducer
-from domain.engagement import decode_cursor, encode_cursor, new_comment_id
+from domain.engagement import new_comment_id
 from domain.errors import Forbidden, NotFound
 from schemas.redis_keys import RedisKeys
 from schemas.views import (
@@ -236,21 +237,12 @@ async def read_post_comments(
     db: DbDep,
     keys: KeysDep,
     viewer: CurrentUser,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = 20,
 ) -> CommentsPage:
     """Read a post's comments, oldest first."""
     await _existing_post_author(redis, db, keys, post_id)
-    try:
-        after = decode_cursor(cursor) if cursor else ""
-    except ValueError as exc:
-        raise ApiError(400, "bad_cursor", str(exc)) from exc
-    comments = await read_comments(db, post_id, after_id=after, limit=limit + 1)
-    page = comments[:limit]
-    more = len(comments) > limit
-    return CommentsPage(
-        data=page, next_cursor=encode_cursor(page[-1].comment_id) if more and page else None
-    )
+    return await read_comments(db, post_id, cursor=cursor, limit=limit)
 
 
 @router.post(
@@ -333,23 +325,8 @@ async def read_saved_posts(
     db: DbDep,
     keys: KeysDep,
     user: CurrentUser,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = 20,
 ) -> SavedPage:
     """Read the posts you saved, newest first."""
-    before: tuple[int, str] | None = None
-    if cursor:
-        try:
-            ms, _, post_id = decode_cursor(cursor).partition(":")
-            before = (int(ms), post_id)
-        except ValueError as exc:
-            raise ApiError(400, "bad_cursor", "malformed cursor") from exc
-    items = await read_saved(redis, db, keys, user, before=before, limit=limit + 1)
-    page = items[:limit]
-    more = len(items) > limit
-    return SavedPage(
-        data=page,
-        next_cursor=encode_cursor(f"{page[-1].saved_at}:{page[-1].post_id}")
-        if more and page
-        else None,
-    )
+    return await read_saved(redis, db, keys, user, cursor=cursor, limit=limit)

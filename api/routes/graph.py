@@ -7,14 +7,13 @@ from typing import Annotated
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, DbDep, IdempotencyKey, KeysDep, ProducerDep, RedisDep
+from api.deps import CurrentUser, Cursor, DbDep, IdempotencyKey, KeysDep, ProducerDep, RedisDep
 from api.errors import ApiError, error_responses
-from api.readers.graph import read_follow_page, read_profiles
+from api.readers.graph import read_follows
 from api.readers.users import get_user
 from api.writes import publish
 from clients.cassandra import Db
 from domain.errors import Forbidden, NotFound
-from domain.feeds import InvalidCursor, decode_cursor, encode_cursor
 from schemas.redis_keys import RedisKeys
 from schemas.views import AcceptedPublic, UsersPage
 
@@ -92,26 +91,6 @@ async def delete_follow(
     )
 
 
-async def _list(
-    redis: aioredis.Redis,
-    db: Db,
-    keys: RedisKeys,
-    direction: str,
-    user_id: str,
-    limit: int,
-    cursor: str | None,
-) -> UsersPage:
-    try:
-        after = str(decode_cursor(cursor, "a")["a"]) if cursor else ""
-    except InvalidCursor as exc:
-        raise ApiError(400, "bad_request", str(exc)) from exc
-    ids, last = await read_follow_page(db, direction, user_id, after=after, limit=limit)
-    profiles = await read_profiles(redis, keys, ids)
-    return UsersPage(
-        data=[profiles[i] for i in ids], next_cursor=encode_cursor(a=last) if last else None
-    )
-
-
 _READ_ERRORS = error_responses(400, 401)
 
 
@@ -123,10 +102,10 @@ async def read_followers(
     keys: KeysDep,
     viewer: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> UsersPage:
     """List a user's followers, one cursor page at a time."""
-    return await _list(redis, db, keys, "followers", user_id, limit, cursor)
+    return await read_follows(redis, db, keys, "followers", user_id, cursor=cursor, limit=limit)
 
 
 @router.get("/{user_id}/following", response_model=UsersPage, responses=_READ_ERRORS)
@@ -137,7 +116,7 @@ async def read_following(
     keys: KeysDep,
     viewer: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> UsersPage:
     """List the accounts a user follows, one cursor page at a time."""
-    return await _list(redis, db, keys, "following", user_id, limit, cursor)
+    return await read_follows(redis, db, keys, "following", user_id, cursor=cursor, limit=limit)

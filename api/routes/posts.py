@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import (
     CurrentUser,
+    Cursor,
     DbDep,
     IdempotencyKey,
     KeysDep,
@@ -23,7 +24,6 @@ from api.readers.media import read_media_many
 from api.readers.posts import read_author_posts, read_post
 from api.writes import publish
 from domain.errors import Forbidden, NotFound
-from domain.feeds import InvalidCursor
 from schemas.views import AcceptedPublic, PostAcceptedPublic, PostPublic, PostsPage
 
 router = APIRouter(tags=["posts"])
@@ -142,19 +142,16 @@ async def read_user_posts(
     settings: SettingsDep,
     viewer: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 24,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> PostsPage:
     """Read an author's profile grid, newest first."""
-    try:
-        return await read_author_posts(
-            redis,
-            db,
-            keys,
-            viewer,
-            user_id,
-            limit=limit,
-            cursor=cursor,
-            tail_cap=settings.author_posts_cap,
-        )
-    except InvalidCursor as exc:
-        raise ApiError(400, "bad_request", str(exc)) from exc
+    return await read_author_posts(
+        redis,
+        db,
+        keys,
+        viewer,
+        user_id,
+        limit=limit,
+        cursor=cursor,
+        tail_cap=settings.author_posts_cap,
+    )

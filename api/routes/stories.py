@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, IdempotencyKey, KeysDep, ProducerDep, RedisDep
+from api.deps import CurrentUser, Cursor, IdempotencyKey, KeysDep, ProducerDep, RedisDep
 from api.errors import error_responses
 from api.readers.stories import (
     read_author_stories,
@@ -47,7 +47,7 @@ async def read_story_tray(
     redis: RedisDep,
     keys: KeysDep,
     viewer: CurrentUser,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_TRAY)] = 100,
 ) -> TrayPage:
     """The viewer's story tray: close friends, then unseen, then newest first."""
@@ -84,7 +84,7 @@ async def read_story_viewers(
     redis: RedisDep,
     keys: KeysDep,
     viewer: CurrentUser,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_VIEWERS)] = 50,
 ) -> StoryViewersPage:
     """Who watched a live story, newest first; only its author may ask."""

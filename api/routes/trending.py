@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentUser, DbDep, KeysDep, RedisDep
+from api.deps import CurrentUser, Cursor, DbDep, KeysDep, RedisDep
 from api.errors import ApiError, error_responses
 from api.readers.trending import now_ms, read_tag_posts, read_trending
 from domain.trending import normalize_tag, parse_hashtags
@@ -42,7 +42,7 @@ async def read_hashtag_posts(
     db: DbDep,
     keys: KeysDep,
     viewer: CurrentUser,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
 ) -> HashtagPostsPage:
     """A hashtag's recent posts, newest first."""

@@ -140,7 +140,7 @@ def test_bad_window_cursor_and_tag_are_4xx_json(api, token_for) -> None:  # type
     r = httpx.get(f"{api.url}/v1/trending/hashtags", params={"window": "2h"}, headers=headers)
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
     r = httpx.get(f"{api.url}/v1/hashtags/ok/posts", params={"cursor": "%%%"}, headers=headers)
-    assert r.status_code == 400 and r.json()["code"] == "bad_request"
+    assert r.status_code == 400 and r.json()["code"] == "bad_cursor"
     r = httpx.get(f"{api.url}/v1/hashtags/not a tag/posts", headers=headers)
     assert r.status_code == 422
     r = httpx.get(f"{api.url}/v1/trending/hashtags")

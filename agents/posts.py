@@ -2,6 +2,9 @@
 
 media (by media) ──forward_media_results──► media-by-owner (by owner) ─┐
 posts (by author) ─────────────────────────────────────────────────────┴► track_posts
+    a post's state (domain.posts) → its hash, tails and rows (sinks.posts)
+    ready   → the feeds of the recipients domain.fanout picks from its audience
+    deleted → out of every follower's feed
 
 Both inputs of ``track_posts`` are keyed by the author, so a post and the media it
 waits for meet in one partition and one table; a post is pushed to followers only once
@@ -13,9 +16,14 @@ in order.
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
-from domain.posts import DELETED, PROCESSING, on_created, on_deleted, on_media_outcome
+from domain.clock import now_ms as now
+from domain.clock import to_micros
+from domain.fanout import post_recipients
+from domain.posts import DELETED, PROCESSING, READY, on_created, on_deleted, on_media_outcome
 from schemas.events import (
     EventBase,
     InvalidEvent,
@@ -26,8 +34,10 @@ from schemas.events import (
     decode_event,
 )
 from sinks import connections
+from sinks.feeds import push_post, retract_post
+from sinks.graph import read_audience
 from sinks.posts import write_post
-from streams.app import app
+from streams.app import app, settings
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.keyed import KeyedLocks
 from streams.topics import media_by_owner_topic, media_topic, posts_and_media_topic
@@ -42,7 +52,29 @@ _authors = KeyedLocks()
 
 
 def _micros(event: EventBase) -> int:
-    return int(event.occurred_at.timestamp() * 1_000_000)
+    return to_micros(event.occurred_at)
+
+
+async def _spread(post_id: str, record: dict[str, Any]) -> None:
+    """A fresh state of a post reaches the feeds: pushed once ready, retracted once deleted."""
+    if record["state"] not in (READY, DELETED):
+        return
+    audience = await read_audience(connections, record["author_id"])
+    if record["state"] == DELETED:
+        await retract_post(connections, post_id=post_id, followers=audience.followers)
+        return
+    fan = post_recipients(
+        audience,
+        now_ms=now(),
+        celebrity_threshold=settings.celebrity_threshold,
+        inactive_after_days=settings.inactive_after_days,
+    )
+    await push_post(
+        connections,
+        post_id=post_id,
+        created_ms=int(record["created_ms"]),
+        recipients=fan.recipients,
+    )
 
 
 @app.agent(media_topic)
@@ -72,7 +104,7 @@ async def _created(event: PostCreated) -> None:
     )
     count = post_counts[event.user_id] + t.count_delta
     if t.record["state"] != DELETED:  # a tombstone: deleted before its creation arrived
-        await write_post(
+        fresh = await write_post(
             connections,
             post_id=event.post_id,
             record=t.record,
@@ -81,6 +113,8 @@ async def _created(event: PostCreated) -> None:
             media=[m.model_dump() for m in event.media],
             event_id=event.event_id,
         )
+        if fresh:
+            await _spread(event.post_id, t.record)
     if t.changed:
         post_records[event.post_id] = t.record
         post_counts[event.user_id] = count
@@ -96,7 +130,8 @@ async def _deleted(event: PostDeleted) -> None:
     if t.record["author_id"] != event.user_id:
         return  # only the author deletes a post (the API checks it too)
     count = max(0, post_counts[event.user_id] + t.count_delta)
-    await write_post(connections, post_id=event.post_id, record=t.record, post_count=count)
+    if await write_post(connections, post_id=event.post_id, record=t.record, post_count=count):
+        await _spread(event.post_id, t.record)
     if t.changed:
         post_records[event.post_id] = t.record
         post_counts[event.user_id] = count
@@ -117,12 +152,14 @@ async def _media_result(event: MediaReady | MediaFailed) -> None:
         outcomes[event.media_id] = outcome
         t = on_media_outcome(record, outcomes, version=_micros(event))
         if t.changed:
-            await write_post(
+            fresh = await write_post(
                 connections,
                 post_id=post_id,
                 record=t.record,
                 post_count=post_counts[record["author_id"]],
             )
+            if fresh:
+                await _spread(post_id, t.record)
             updates.append((post_id, t.record))
     media_outcomes[event.media_id] = outcome
     for post_id, record in updates:

@@ -1,28 +1,27 @@
 """Stories: trays, deletion, the expiry sweeper and view receipts.
 
-stories (by author) ──fan_out_stories──► story cards, author lists, followers' trays
+stories (by author) ──fan_out_stories──► story cards, author lists; the followers'
+                                         trays the author's audience decides
 sweep_stories (timer) ──story_expired──► stories (the agent then removes the story)
-graph (by friend) ──index_close_friends──► who counts each user as a close friend;
-                                          a new follower's tray gets live stories
 story-views (by story) ──record_story_views──► seen marks now; receipts and counts
                                                flushed every counter interval
-Expiry is also enforced by every reader from ``occurred_at``; the sweeper only cleans up.
+A follow or a new close friend puts the author's live stories in the tray at once
+(``agents.graph``). Expiry is also enforced by every reader from ``occurred_at``; the
+sweeper only cleans up.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 
 import faust
 
-from domain.stories import LiveStory, add_story, expired_stories, is_live, remove_story
+from domain.clock import now_ms, to_micros
+from domain.fanout import story_recipients
+from domain.stories import LiveStory, add_story, expired_stories, is_live, remove_story, tray_scores
 from schemas.events import (
-    CloseFriendAdded,
-    CloseFriendRemoved,
     EventBase,
-    Follow,
     StoryCreated,
     StoryDeleted,
     StoryExpired,
@@ -31,9 +30,10 @@ from schemas.events import (
 )
 from sinks import connections
 from sinks import stories as sink
+from sinks.graph import read_audience
 from streams.app import app, settings
 from streams.codecs import process_or_dead_letter, valid_events
-from streams.topics import graph_topic, stories_topic, story_views_topic
+from streams.topics import stories_topic, story_views_topic
 from tables.stories import author_stories, story_first_views, story_view_counts
 
 logger = logging.getLogger(__name__)
@@ -46,45 +46,52 @@ _dirty_viewers: dict[str, dict[str, int]] = {}
 _dirty_counts: set[str] = set()
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def expiry_event_id(story_id: str) -> str:
     """Deterministic, so a duplicate story_expired (after a crash) is recognisable."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"story-expired/{story_id}").hex
 
 
-async def _handle_story(event: EventBase) -> None:
-    author = event.user_id
-    stories = sink.rows_to_stories(author_stories.get(author))
-    now_ms = _now_ms()
-    if isinstance(event, StoryCreated):
-        # Views first, table last: a crash in between replays the whole step.
-        story = LiveStory(event.story_id, event.occurred_ms, event.close_friends_only)
-        if is_live(story.created_ms, now_ms):
-            await sink.write_story(connections, event, now_ms)
-        # An already expired story is never shown; the sweeper expires it next tick.
-        updated = add_story(stories, story)
-        if updated != stories:
-            author_stories[author] = [s.to_row() for s in updated]
-    elif isinstance(event, StoryDeleted | StoryExpired):
-        known = next((s for s in stories if s.story_id == event.story_id), None)
-        if known is None:
-            # Already gone (a duplicate), or not this author's story: nothing to undo.
-            _expiry_sent.discard(event.story_id)
-            return
-        remaining = remove_story(stories, event.story_id)
-        await sink.remove_story(
-            connections,
-            author_id=author,
-            story=known,
-            remaining=remaining,
-            event_micros=int(event.occurred_at.timestamp() * 1_000_000),
-            now_ms=now_ms,
+async def _created(event: StoryCreated, stories: list[LiveStory]) -> None:
+    # Store and trays first, table last: a crash in between replays the whole step.
+    story = LiveStory(event.story_id, event.occurred_ms, event.close_friends_only)
+    now = now_ms()
+    if is_live(story.created_ms, now):  # an expired one is never shown; swept next tick
+        await sink.write_story(connections, event, now)
+        audience = await read_audience(connections, event.user_id)
+        recipients = story_recipients(audience, close_friends_only=event.close_friends_only)
+        await sink.push_story(
+            connections, author_id=event.user_id, created_ms=story.created_ms, recipients=recipients
         )
-        author_stories[author] = [s.to_row() for s in remaining]
+    updated = add_story(stories, story)
+    if updated != stories:
+        author_stories[event.user_id] = [s.to_row() for s in updated]
+
+
+async def _removed(event: StoryDeleted | StoryExpired, stories: list[LiveStory]) -> None:
+    author = event.user_id
+    known = next((s for s in stories if s.story_id == event.story_id), None)
+    if known is None:
+        # Already gone (a duplicate), or not this author's story: nothing to undo.
         _expiry_sent.discard(event.story_id)
+        return
+    remaining = remove_story(stories, event.story_id)
+    await sink.remove_story(
+        connections, author_id=author, story=known, event_micros=to_micros(event.occurred_at)
+    )
+    audience = await read_audience(connections, author)
+    await sink.rescore_trays(
+        connections, author_id=author, scores=tray_scores(remaining, audience, now_ms=now_ms())
+    )
+    author_stories[author] = [s.to_row() for s in remaining]
+    _expiry_sent.discard(event.story_id)
+
+
+async def _handle_story(event: EventBase) -> None:
+    stories = sink.rows_to_stories(author_stories.get(event.user_id))
+    if isinstance(event, StoryCreated):
+        await _created(event, stories)
+    elif isinstance(event, StoryDeleted | StoryExpired):
+        await _removed(event, stories)
 
 
 @app.agent(stories_topic)
@@ -95,10 +102,10 @@ async def fan_out_stories(stream: faust.StreamT) -> None:
 
 async def sweep_stories() -> int:
     """Send story_expired for every story of this worker's partitions past 24 h."""
-    now_ms = _now_ms()
+    now = now_ms()
     sent = 0
     for author, rows in list(author_stories.items()):
-        for story in expired_stories(sink.rows_to_stories(rows), now_ms):
+        for story in expired_stories(sink.rows_to_stories(rows), now):
             if story.story_id in _expiry_sent:
                 continue
             expired = make_event(
@@ -122,34 +129,6 @@ async def sweep_expired_stories() -> None:
             logger.info("expired %d stories", sent)
     except Exception:
         logger.exception("story sweep failed; retrying next tick")
-
-
-async def _index_close_friend(event: EventBase) -> None:
-    if isinstance(event, Follow):
-        # Stories fan out when created; someone who follows later sees the live ones now.
-        # Blocks and unfollows are applied by every tray read.
-        await sink.add_author_to_tray(
-            connections, viewer_id=event.user_id, author_id=event.target_id, now_ms=_now_ms()
-        )
-    elif isinstance(event, CloseFriendAdded | CloseFriendRemoved):
-        if isinstance(event, CloseFriendAdded):
-            # A new close friend sees the author's close-friends stories as well.
-            await sink.add_author_to_tray(
-                connections, viewer_id=event.target_id, author_id=event.user_id, now_ms=_now_ms()
-            )
-        await sink.write_close_friend_of(
-            connections,
-            author_id=event.user_id,
-            friend_id=event.target_id,
-            present=isinstance(event, CloseFriendAdded),
-        )
-
-
-@app.agent(graph_topic)
-async def index_close_friends(stream: faust.StreamT) -> None:
-    # The graph topic is keyed by the friend: every change for one friend is in order.
-    async for event in valid_events(stream):
-        await process_or_dead_letter(event, _index_close_friend)
 
 
 async def _handle_view(event: EventBase) -> None:

@@ -1,7 +1,8 @@
-"""Home-feed logic without I/O: candidate merging, visibility, ranking, cursors.
+"""Home-feed logic without I/O, on the read side: candidates, visibility, ranking.
 
-The read path calls these with values fetched from Redis; the fan-out policy lives
-here too so the worker, the API and the benchmarks agree on one definition.
+The read path calls these with values fetched from Redis. Who receives a post when it
+is published is ``domain.fanout``'s; what a reader may see is decided here again at
+every read, so a stale push can never show a hidden post.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from typing import Protocol
 
 import orjson
 
+from domain.fanout import active_cutoff_ms
+
 PUSH = "push"
 PULL = "pull"
 RECOMMENDED = "recommended"
 SOURCES = (PUSH, PULL, RECOMMENDED)
-
-DAY_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -31,28 +32,7 @@ class Candidate:
     source: str
 
 
-# --- fan-out policy -------------------------------------------------------------------
-
-
-def is_celebrity(follower_count: int, threshold: int) -> bool:
-    """At or above the threshold an author's posts are pulled at read time, never pushed."""
-    return follower_count >= threshold
-
-
-def demoted(followers_before: int, followers_after: int, threshold: int) -> bool:
-    """The author just stopped being a celebrity.
-
-    Their posts made meanwhile reached followers only by being pulled at read time,
-    which stops now: the newest of them must be pushed, or they vanish from feeds.
-    """
-    return is_celebrity(followers_before, threshold) and not is_celebrity(
-        followers_after, threshold
-    )
-
-
-def active_cutoff_ms(now_ms: int, inactive_after_days: int) -> int:
-    """Followers last seen before this get no pushes; their feed is rebuilt on return."""
-    return now_ms - inactive_after_days * DAY_MS
+# --- returning viewers --------------------------------------------------------------
 
 
 def is_returning(last_seen_ms: float | None, now_ms: int, inactive_after_days: int) -> bool:

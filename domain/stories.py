@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from domain.fanout import Audience
+
 STORY_TTL_MS = 24 * 3_600_000
 # The product limit of live stories per author; the oldest leave the state first.
 MAX_LIVE_STORIES_PER_AUTHOR = 100
@@ -104,6 +106,21 @@ def latest_visible_ms(
         if is_live(s.created_ms, now_ms) and (close_friend or not s.close_friends_only)
     ]
     return max(times) if times else None
+
+
+def tray_scores(
+    stories: Iterable[LiveStory], audience: Audience, *, now_ms: int
+) -> dict[str, int | None]:
+    """Each reachable follower's tray score for the author now (None: leave the tray),
+    after the author's stories changed (one deleted or expired)."""
+    stories = list(stories)
+    public = latest_visible_ms(stories, close_friend=False, now_ms=now_ms)
+    private = latest_visible_ms(stories, close_friend=True, now_ms=now_ms)
+    return {
+        viewer: private if viewer in audience.close_friends else public
+        for viewer in audience.followers
+        if viewer != audience.author_id and viewer not in audience.hidden
+    }
 
 
 def tray_sort_key(entry: TrayCandidate) -> tuple[bool, bool, int, str]:

@@ -1,16 +1,19 @@
-"""Feed candidates in Redis: fan-out on write, retractions, durable copies, rebuilds.
+"""Feed candidates in Redis: a post's state and tails, pushes, retractions, copies, rebuilds.
 
-Fan-out runs as one Lua script per post: the author's follower set, the activity
-index and every follower's capped sorted set are touched inside Redis, so a post
-costs one round trip whatever its follower count (below the celebrity threshold).
-ZADD with the post's creation time and rank trimming are idempotent, so a replayed
-post changes nothing.
+Every decision (who receives a post, whether a follow copies posts) is taken in
+``domain.fanout`` by the agents; these functions only apply it. Each write is
+idempotent: ZADD of a post's creation time and rank trimming, ZREM, and a post hash
+replaced only by a version at least as new, so a replay changes nothing.
+
+Ordering, not atomicity, keeps a follow and a post from missing each other: a post
+writes its author's tail before it reads the followers, a follow adds the follower
+before it reads the tail, so whichever comes second sees the other.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,21 +21,20 @@ import orjson
 
 from clients.lua import Lua
 from clients.redis import pipelined
-from domain.feeds import active_cutoff_ms, newest
+from domain.feeds import newest
 from sinks.connections import Connections
 
 logger = logging.getLogger(__name__)
 
-# One round trip per post event. The hash is replaced only by a version at least as new
-# as the stored one; a stale event (a newer state already written) changes nothing else.
-# Then, by state: ready -> author tail, recent posts and every active follower's capped
-# feed (fan-out on write), unless the author is a celebrity (pulled at read time);
-# deleted -> removed from all of those; processing/failed -> the author's pending list.
-# KEYS: post, apending:A, ucounts:A, followers:A, aposts:A, active, recent, feeddirty
+# A post's state, in one round trip. The hash is replaced only by a version at least as
+# new as the stored one; a stale event (a newer state already written) changes nothing.
+# Then, by state: ready -> the author's tail and the recent posts; deleted -> out of
+# both and of the pending list; processing/failed -> the author's pending list.
+# KEYS: post, apending:A, ucounts:A, aposts:A, recent
 # ARGV: version, post_id, author, state, reason, created_ms, post count, caption, media,
-#       has_content (1|0), threshold, feed cap, active cutoff ms, feed key prefix, tail cap
-# Returns followers pushed to, -1 for a celebrity, -2 for a stale event.
-POST = Lua("""
+#       has_content (1|0), tail cap
+# Returns 1, or -2 for a stale event.
+POST_STATE = Lua("""
 local version, post, state, score = ARGV[1], ARGV[2], ARGV[4], ARGV[6]
 local current = redis.call('HGET', KEYS[1], 'updated_at')
 if current and tonumber(current) > tonumber(version) then return -2 end
@@ -40,46 +42,25 @@ redis.call('HSET', KEYS[1], 'updated_at', version, 'author_id', ARGV[3], 'state'
            'reason', ARGV[5], 'created_at', score)
 if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'caption', ARGV[8], 'media', ARGV[9]) end
 redis.call('HSET', KEYS[3], 'posts', ARGV[7])
-local prefix = ARGV[14]
 if state == 'deleted' then
   redis.call('ZREM', KEYS[2], post)
+  redis.call('ZREM', KEYS[4], post)
   redis.call('ZREM', KEYS[5], post)
-  redis.call('ZREM', KEYS[7], post)
-  for _, follower in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-    if redis.call('ZREM', prefix .. follower, post) == 1 then redis.call('SADD', KEYS[8], follower) end
-  end
-  return 0
+  return 1
 end
 if state ~= 'ready' then
   redis.call('ZADD', KEYS[2], score, post)
-  return 0
+  return 1
 end
 redis.call('ZREM', KEYS[2], post)
-local tail = tonumber(ARGV[15])
-for _, key in ipairs({KEYS[5], KEYS[7]}) do
+local tail = tonumber(ARGV[11])
+for _, key in ipairs({KEYS[4], KEYS[5]}) do
   redis.call('ZADD', key, score, post)
   local n = redis.call('ZCARD', key)
   if n > tail then redis.call('ZREMRANGEBYRANK', key, 0, n - tail - 1) end
 end
-if redis.call('SCARD', KEYS[4]) >= tonumber(ARGV[11]) then return -1 end
-local cap, cutoff = tonumber(ARGV[12]), tonumber(ARGV[13])
-local pushed = 0
-for _, follower in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  local seen = redis.call('ZSCORE', KEYS[6], follower)
-  if seen and tonumber(seen) >= cutoff then
-    local feed = prefix .. follower
-    redis.call('ZADD', feed, score, post)
-    if redis.call('ZCARD', feed) > cap then redis.call('ZREMRANGEBYRANK', feed, 0, -(cap + 1)) end
-    redis.call('SADD', KEYS[8], follower)
-    pushed = pushed + 1
-  end
-end
-return pushed
+return 1
 """)
-
-
-def feed_prefix(conn: Connections) -> str:
-    return conn.keys.feed("")
 
 
 async def project_post(
@@ -90,69 +71,104 @@ async def project_post(
     post_count: int,
     caption: str | None = None,
     media_json: str | None = None,
-    now_ms: int | None = None,
-) -> int:
-    """Write a post's state to Redis and fan it out or retract it; see ``POST``."""
-    s, k = conn.settings, conn.keys
-    author = record["author_id"]
-    now_ms = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
-    return int(
-        await POST(
-            conn.redis(),
-            [
-                k.post(post_id),
-                k.author_pending(author),
-                k.user_counts(author),
-                k.followers(author),
-                k.author_posts(author),
-                k.active_users(),
-                k.recent_posts(),
-                k.feed_dirty(),
-            ],
-            [
-                int(record["version"]),
-                post_id,
-                author,
-                record["state"],
-                record.get("reason") or "",
-                int(record["created_ms"]),
-                post_count,
-                caption or "",
-                media_json or "[]",
-                "1" if caption is not None else "0",
-                s.celebrity_threshold,
-                s.feed_cap,
-                active_cutoff_ms(now_ms, s.inactive_after_days),
-                feed_prefix(conn),
-                s.author_posts_cap,
-            ],
-        )
+) -> bool:
+    """Write a post's state, tails and pending list; False for a stale event."""
+    k, author = conn.keys, record["author_id"]
+    result = await POST_STATE(
+        conn.redis(),
+        [
+            k.post(post_id),
+            k.author_pending(author),
+            k.user_counts(author),
+            k.author_posts(author),
+            k.recent_posts(),
+        ],
+        [
+            int(record["version"]),
+            post_id,
+            author,
+            record["state"],
+            record.get("reason") or "",
+            int(record["created_ms"]),
+            post_count,
+            caption or "",
+            media_json or "[]",
+            "1" if caption is not None else "0",
+            conn.settings.author_posts_cap,
+        ],
     )
+    return int(result) == 1
 
 
-async def push_tail_to_followers(conn: Connections, author_id: str, *, now_ms: int) -> int:
-    """An author who stopped being a celebrity: the newest posts reads used to pull go to
-    every active follower's feed (idle followers rebuild theirs from the tails on return).
-    Returns followers pushed to."""
-    s, k, redis = conn.settings, conn.keys, conn.redis()
-    tail = dict(
-        await redis.zrevrange(k.author_posts(author_id), 0, s.feed_pull_tail - 1, withscores=True)
-    )
-    followers = sorted(await redis.smembers(k.followers(author_id)))
-    if not tail or not followers:
-        return 0
-    seen = await redis.zmscore(k.active_users(), followers)
-    cutoff = active_cutoff_ms(now_ms, s.inactive_after_days)
-    active = [f for f, ms in zip(followers, seen, strict=True) if ms is not None and ms >= cutoff]
+def _push(
+    conn: Connections, entries: Mapping[str, float], feeds_of: Iterable[str]
+) -> list[Callable[[Any], object]]:
+    cap, k = conn.settings.feed_cap, conn.keys
     commands: list[Callable[[Any], object]] = []
-    for follower in active:
-        feed = k.feed(follower)
-        commands.append(lambda p, feed=feed: p.zadd(feed, tail))
-        commands.append(lambda p, feed=feed: p.zremrangebyrank(feed, 0, -(s.feed_cap + 1)))
-    if active:
-        commands.append(lambda p: p.sadd(k.feed_dirty(), *active))
-    await pipelined(redis, commands)
-    return len(active)
+    users = list(feeds_of)
+    for user in users:
+        feed = k.feed(user)
+        commands.append(lambda p, feed=feed: p.zadd(feed, entries))
+        commands.append(lambda p, feed=feed: p.zremrangebyrank(feed, 0, -(cap + 1)))
+    if users:
+        commands.append(lambda p: p.sadd(k.feed_dirty(), *users))
+    return commands
+
+
+async def push_post(
+    conn: Connections, *, post_id: str, created_ms: int, recipients: Iterable[str]
+) -> int:
+    """A ready post into each recipient's capped feed; returns feeds written."""
+    commands = _push(conn, {post_id: created_ms}, recipients)
+    await pipelined(conn.redis(), commands)
+    return max(0, (len(commands) - 1) // 2)
+
+
+async def retract_post(conn: Connections, *, post_id: str, followers: Iterable[str]) -> None:
+    """A deleted post out of every follower's feed (readers hide it already)."""
+    k, users = conn.keys, list(followers)
+    commands: list[Callable[[Any], object]] = [
+        lambda p, user=user: p.zrem(k.feed(user), post_id) for user in users
+    ]
+    if users:
+        commands.append(lambda p: p.sadd(k.feed_dirty(), *users))
+    await pipelined(conn.redis(), commands)
+
+
+async def author_tail(conn: Connections, author_id: str, n: int) -> dict[str, float]:
+    """The author's newest ``n`` ready posts: post_id -> created ms."""
+    k = conn.keys
+    return dict(await conn.redis().zrevrange(k.author_posts(author_id), 0, n - 1, withscores=True))
+
+
+async def push_tail(conn: Connections, *, author_id: str, recipients: Iterable[str]) -> int:
+    """The author's newest posts (what reads pull from a celebrity) into each recipient's
+    feed: a follow that copies posts, or an author who stopped being a celebrity."""
+    tail = await author_tail(conn, author_id, conn.settings.feed_pull_tail)
+    if not tail:
+        return 0
+    users = list(recipients)
+    await pipelined(conn.redis(), _push(conn, tail, users))
+    return len(users)
+
+
+async def retract_author(conn: Connections, *, follower_id: str, author_id: str) -> None:
+    """An unfollow: the author's tail out of the follower's feed (readers hide it already)."""
+    tail = await author_tail(conn, author_id, conn.settings.feed_cap)
+    if tail:
+        k, redis = conn.keys, conn.redis()
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(k.feed(follower_id), *tail)
+            pipe.sadd(k.feed_dirty(), follower_id)
+            await pipe.execute()
+
+
+async def read_last_seen(conn: Connections, user_ids: list[str]) -> dict[str, float | None]:
+    """When each user last read their feed (the activity index), or None."""
+    if not user_ids:
+        return {}
+    seen = await conn.redis().zmscore(conn.keys.active_users(), user_ids)
+    return dict(zip(user_ids, seen, strict=True))
 
 
 # --- durable copies ----------------------------------------------------------------

@@ -4,6 +4,7 @@ Edge events for one pair share a partition (the graph topic is keyed by followee
 they arrive in order; Cassandra writes take the server's time and Redis writes are
 SADD/SREM, so a replay of that order converges on the same edges. Counts are absolute
 values: followers from the exact Faust table, following as the size of the set.
+``read_audience`` is the one place fan-out reads an author's followers from.
 """
 
 from __future__ import annotations
@@ -14,42 +15,18 @@ from typing import Any
 
 from clients.lua import Lua
 from clients.redis import pipelined
-from domain.feeds import active_cutoff_ms
+from domain.fanout import Audience
 from sinks.connections import Connections
+from sinks.feeds import read_last_seen
 
-# KEYS: following:u, followers:t, ucounts:u, ucounts:t, celebrities, feed:u, aposts:t,
-#       active, feeddirty
-# ARGV: u, t, present (1|0), follower count of t, threshold, feed cap, active cutoff ms
-# Keeps both directions, both counts and the celebrity set; then backfills the follower's
-# feed with the new followee's newest posts, or removes them after an unfollow.
-# Returns the follower's following count.
-EDGE = Lua("""
-local u, t, present = ARGV[1], ARGV[2], ARGV[3] == '1'
-if present then
-  redis.call('SADD', KEYS[1], t); redis.call('SADD', KEYS[2], u)
-else
-  redis.call('SREM', KEYS[1], t); redis.call('SREM', KEYS[2], u)
-end
-local following = redis.call('SCARD', KEYS[1])
-redis.call('HSET', KEYS[3], 'following', following)
-local followers = tonumber(ARGV[4])
-redis.call('HSET', KEYS[4], 'followers', followers)
-local celebrity = followers >= tonumber(ARGV[5])
-if celebrity then redis.call('SADD', KEYS[5], t) else redis.call('SREM', KEYS[5], t) end
-local cap = tonumber(ARGV[6])
-local tail = redis.call('ZREVRANGE', KEYS[7], 0, cap - 1, 'WITHSCORES')
-if #tail == 0 then return following end
-if present then
-  local seen = redis.call('ZSCORE', KEYS[8], u)
-  if celebrity or not seen or tonumber(seen) < tonumber(ARGV[7]) then return following end
-  for i = 1, #tail, 2 do redis.call('ZADD', KEYS[6], tail[i + 1], tail[i]) end
-  local n = redis.call('ZCARD', KEYS[6])
-  if n > cap then redis.call('ZREMRANGEBYRANK', KEYS[6], 0, n - cap - 1) end
-else
-  for i = 1, #tail, 2 do redis.call('ZREM', KEYS[6], tail[i]) end
-end
-redis.call('SADD', KEYS[9], u)
-return following
+# One user's side of an edge and its count, in one step (other partitions change the
+# same set). KEYS: the set, the user's counts hash; ARGV: member, present (1|0), field.
+# Returns the set's size.
+MEMBER_AND_COUNT = Lua("""
+if ARGV[2] == '1' then redis.call('SADD', KEYS[1], ARGV[1]) else redis.call('SREM', KEYS[1], ARGV[1]) end
+local n = redis.call('SCARD', KEYS[1])
+redis.call('HSET', KEYS[2], ARGV[3], n)
+return n
 """)
 
 _FOLLOWER = "INSERT INTO followers (user_id, follower_id, since) VALUES (?, ?, ?)"
@@ -72,33 +49,27 @@ async def write_follow(
     followee_id: str,
     present: bool,
     follower_count: int,
+    celebrity: bool,
     occurred_at: datetime,
-    now_ms: int,
 ) -> None:
-    s, k = conn.settings, conn.keys
-    following = await EDGE(
-        conn.redis(),
-        [
-            k.following(follower_id),
-            k.followers(followee_id),
-            k.user_counts(follower_id),
-            k.user_counts(followee_id),
-            k.celebrities(),
-            k.feed(follower_id),
-            k.author_posts(followee_id),
-            k.active_users(),
-            k.feed_dirty(),
-        ],
-        [
-            follower_id,
-            followee_id,
-            "1" if present else "0",
-            follower_count,
-            s.celebrity_threshold,
-            s.feed_cap,
-            active_cutoff_ms(now_ms, s.inactive_after_days),
-        ],
+    """Both directions of an edge, both counts, and the followee's celebrity membership."""
+    k, redis = conn.keys, conn.redis()
+    following = await MEMBER_AND_COUNT(
+        redis,
+        [k.following(follower_id), k.user_counts(follower_id)],
+        [followee_id, "1" if present else "0", "following"],
     )
+    async with redis.pipeline(transaction=False) as pipe:
+        if present:
+            pipe.sadd(k.followers(followee_id), follower_id)
+        else:
+            pipe.srem(k.followers(followee_id), follower_id)
+        pipe.hset(k.user_counts(followee_id), "followers", follower_count)
+        if celebrity:
+            pipe.sadd(k.celebrities(), followee_id)
+        else:
+            pipe.srem(k.celebrities(), followee_id)
+        await pipe.execute()
     db = await conn.db()
     if present:
         await db.execute(_FOLLOWER, (followee_id, follower_id, occurred_at))
@@ -108,6 +79,24 @@ async def write_follow(
         await db.execute(_UNFOLLOWING, (follower_id, followee_id))
     await db.execute(_FOLLOWERS_COUNT, (follower_count, followee_id))
     await db.execute(_FOLLOWING_COUNT, (int(following), follower_id))
+
+
+async def read_audience(conn: Connections, author_id: str) -> Audience:
+    """The author's followers, who is hidden from them, their close friends, activity."""
+    k, redis = conn.keys, conn.redis()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.smembers(k.followers(author_id))
+        pipe.smembers(k.blocked(author_id))
+        pipe.smembers(k.close_friends(author_id))
+        followers, hidden, close = await pipe.execute()
+    ordered = tuple(sorted(followers))
+    return Audience(
+        author_id=author_id,
+        followers=ordered,
+        last_seen_ms=await read_last_seen(conn, list(ordered)),
+        hidden=frozenset(hidden),
+        close_friends=frozenset(close),
+    )
 
 
 async def write_block(
@@ -124,6 +113,8 @@ async def write_block(
             pipe.sadd(k.blocked(blocked_id), blocker_id)
             pipe.srem(k.close_friends(blocker_id), blocked_id)
             pipe.srem(k.close_friends(blocked_id), blocker_id)
+            pipe.srem(k.close_friend_of(blocked_id), blocker_id)
+            pipe.srem(k.close_friend_of(blocker_id), blocked_id)
             await pipe.execute()
         await db.execute(_UNCLOSE, (blocker_id, blocked_id))
         await db.execute(_UNCLOSE, (blocked_id, blocker_id))
@@ -139,13 +130,22 @@ async def write_block(
 async def write_close_friend(
     conn: Connections, *, user_id: str, friend_id: str, present: bool, occurred_at: datetime
 ) -> None:
+    """``friend_id`` is (or no longer is) one of ``user_id``'s close friends, kept both
+    ways: the owner's set (fan-out) and the friend's index (tray reads)."""
     db = await conn.db()
+    k, redis = conn.keys, conn.redis()
+    async with redis.pipeline(transaction=False) as pipe:
+        if present:
+            pipe.sadd(k.close_friends(user_id), friend_id)
+            pipe.sadd(k.close_friend_of(friend_id), user_id)
+        else:
+            pipe.srem(k.close_friends(user_id), friend_id)
+            pipe.srem(k.close_friend_of(friend_id), user_id)
+        await pipe.execute()
     if present:
         await db.execute(_CLOSE, (user_id, friend_id, occurred_at))
-        await conn.redis().sadd(conn.keys.close_friends(user_id), friend_id)
     else:
         await db.execute(_UNCLOSE, (user_id, friend_id))
-        await conn.redis().srem(conn.keys.close_friends(user_id), friend_id)
 
 
 async def rebuild_graph(conn: Connections) -> int:

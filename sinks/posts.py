@@ -48,14 +48,14 @@ async def write_post(
     caption: str | None = None,
     media: Sequence[Mapping[str, Any]] | None = None,
     event_id: str | None = None,
-) -> int:
+) -> bool:
     """Project a post's record: Redis first (visible at once), then the durable rows.
 
     ``caption``/``media`` are given with the creating event only; later state changes
-    update the state alone. Returns followers pushed to (-1 celebrity, -2 stale).
+    update the state alone. Returns False when a newer state was already written.
     """
     media_json = orjson.dumps([dict(m) for m in media or ()]).decode()
-    pushed = await project_post(
+    fresh = await project_post(
         conn,
         post_id=post_id,
         record=record,
@@ -90,7 +90,7 @@ async def write_post(
     elif state == DELETED and int(record["created_ms"]):
         writes.append((_UNBY_AUTHOR, (version, author, created, post_id)))
     await (await conn.db()).execute_together(writes)
-    return pushed
+    return fresh
 
 
 async def rebuild_posts(conn: Connections) -> int:

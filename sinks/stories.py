@@ -3,24 +3,29 @@
 All writes are absolute or set-like: a story card is a hash with an absolute expiry,
 tray entries are ZADD of an author's newest visible story (GT on creation, the exact
 recomputed value on removal), receipts are first-view times and counts are absolute.
-The fan-out reads followers from the graph's Cassandra ``followers`` table and close
-friends and blocks from the graph's Redis sets.
+Who receives a story, and each tray's score after a removal, are decided by the agent
+(``domain.fanout``, ``domain.stories``) from ``sinks.graph.read_audience``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC
+from typing import Any
 
-from domain.stories import LiveStory, expires_at_ms, latest_visible_ms
+from clients.redis import pipelined
+from domain.clock import from_ms, ms_to_micros, to_micros
+from domain.clock import now_ms as now
+from domain.fanout import story_recipients
+from domain.stories import LiveStory, expires_at_ms
 from schemas.events import StoryCreated
 from sinks.connections import Connections
+from sinks.graph import read_audience
 
 logger = logging.getLogger(__name__)
 
-_FOLLOWERS = "SELECT follower_id FROM followers WHERE user_id = ?"
 _INSERT_STORY = (
     "INSERT INTO stories (author_id, created_at, story_id, media_id, close_friends_only) "
     "VALUES (?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"
@@ -35,8 +40,6 @@ _UPSERT_VIEWS = "UPDATE story_stats USING TTL ? SET views = ? WHERE story_id = ?
 
 # Receipts outlive the story by a day so a late flush still lands; then they go.
 RECEIPTS_TTL_S = 48 * 3600
-# Tray writes per pipeline round trip.
-FANOUT_BATCH = 1000
 
 # Seen-up-to watermark: only ever moves forward. KEYS[1]=seen hash; ARGV=author, ms, ttl.
 _SEEN_MAX = """
@@ -49,34 +52,11 @@ return 1
 """
 
 
-def _ts(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-async def read_followers(conn: Connections, author_id: str) -> list[str]:
-    """Every follower of the author (all pages; the driver pages in a thread)."""
-    db = await conn.db()
-    rows = await db.scan(await db.prepare(_FOLLOWERS), (author_id,))
-    return [row.follower_id for row in rows]
-
-
-async def _audience(conn: Connections, author_id: str) -> tuple[list[str], set[str]]:
-    """(followers the author is not blocked with, the author's close friends)."""
-    followers = await read_followers(conn, author_id)
-    redis = conn.redis()
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.smembers(conn.keys.blocked(author_id))
-        pipe.smembers(conn.keys.close_friends(author_id))
-        blocked, close = await pipe.execute()
-    return [f for f in followers if f not in blocked and f != author_id], set(close)
-
-
-async def write_story(conn: Connections, event: StoryCreated, now_ms: int) -> int:
-    """Store a live story and push it to its audience's trays; returns trays touched."""
+async def write_story(conn: Connections, event: StoryCreated, now_ms: int) -> None:
+    """Store a live story: its durable row, its card and its author's list (both expire)."""
     created_ms = event.occurred_ms
     expires_ms = expires_at_ms(created_ms)
     ttl_s = max(1, (expires_ms - now_ms) // 1000)
-    micros = int(event.occurred_at.timestamp() * 1_000_000)
     await conn.execute(
         _INSERT_STORY,
         (
@@ -86,12 +66,11 @@ async def write_story(conn: Connections, event: StoryCreated, now_ms: int) -> in
             event.media_id,
             event.close_friends_only,
             ttl_s,
-            micros,
+            to_micros(event.occurred_at),
         ),
     )
     keys = conn.keys
-    redis = conn.redis()
-    async with redis.pipeline(transaction=True) as pipe:
+    async with conn.redis().pipeline(transaction=True) as pipe:
         pipe.hset(
             keys.story(event.story_id),
             mapping={
@@ -106,96 +85,78 @@ async def write_story(conn: Connections, event: StoryCreated, now_ms: int) -> in
         pipe.pexpireat(keys.author_stories(event.user_id), expires_ms, gt=True)
         pipe.pexpireat(keys.author_stories(event.user_id), expires_ms, nx=True)
         await pipe.execute()
-    followers, close = await _audience(conn, event.user_id)
-    if event.close_friends_only:
-        followers = [f for f in followers if f in close]
-    for start in range(0, len(followers), FANOUT_BATCH):
-        async with redis.pipeline(transaction=False) as pipe:
-            for viewer in followers[start : start + FANOUT_BATCH]:
-                tray = keys.story_tray(viewer)
-                pipe.zadd(tray, {event.user_id: created_ms}, gt=True)
-                pipe.pexpireat(tray, expires_ms, gt=True)
-                pipe.pexpireat(tray, expires_ms, nx=True)
-            await pipe.execute()
-    return len(followers)
 
 
-async def add_author_to_tray(
-    conn: Connections, *, viewer_id: str, author_id: str, now_ms: int
-) -> bool:
-    """A new follower's tray gets the author's newest live story it may see at once."""
+async def push_story(
+    conn: Connections, *, author_id: str, created_ms: int, recipients: Sequence[str]
+) -> int:
+    """The author into each recipient's tray, scored by this story unless newer is there."""
+    keys, expires_ms = conn.keys, expires_at_ms(created_ms)
+    commands: list[Callable[[Any], object]] = []
+    for viewer in recipients:
+        tray = keys.story_tray(viewer)
+        commands.append(lambda p, tray=tray: p.zadd(tray, {author_id: created_ms}, gt=True))
+        commands.append(lambda p, tray=tray: p.pexpireat(tray, expires_ms, gt=True))
+        commands.append(lambda p, tray=tray: p.pexpireat(tray, expires_ms, nx=True))
+    await pipelined(conn.redis(), commands)
+    return len(recipients)
+
+
+async def read_author_stories(conn: Connections, author_id: str) -> list[LiveStory]:
+    """The author's stories still in Redis (their cards expire with them)."""
     keys, redis = conn.keys, conn.redis()
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.zrange(keys.author_stories(author_id), 0, -1, withscores=True)
-        pipe.sismember(keys.close_friends(author_id), viewer_id)
-        entries, close_friend = await pipe.execute()
+    entries = await redis.zrange(keys.author_stories(author_id), 0, -1, withscores=True)
     if not entries:
-        return False
+        return []
     async with redis.pipeline(transaction=False) as pipe:
         for story_id, _ in entries:
             pipe.hget(keys.story(story_id), "close_friends_only")
         flags = await pipe.execute()
-    stories = [
+    return [
         LiveStory(story_id, int(created_ms), flag == "1")
         for (story_id, created_ms), flag in zip(entries, flags, strict=True)
-        if flag is not None  # the card expired with its story
+        if flag is not None
     ]
-    score = latest_visible_ms(stories, close_friend=bool(close_friend), now_ms=now_ms)
-    if score is None:
-        return False
-    tray = keys.story_tray(viewer_id)
-    expires_ms = expires_at_ms(score)
-    async with redis.pipeline(transaction=False) as pipe:
+
+
+async def raise_in_tray(conn: Connections, *, viewer_id: str, author_id: str, score: int) -> None:
+    """The author into the viewer's tray at ``score`` unless a newer story is there."""
+    tray, expires_ms = conn.keys.story_tray(viewer_id), expires_at_ms(score)
+    async with conn.redis().pipeline(transaction=False) as pipe:
         pipe.zadd(tray, {author_id: score}, gt=True)
         pipe.pexpireat(tray, expires_ms, gt=True)
         pipe.pexpireat(tray, expires_ms, nx=True)
         await pipe.execute()
-    return True
 
 
 async def remove_story(
-    conn: Connections,
-    *,
-    author_id: str,
-    story: LiveStory,
-    remaining: Sequence[LiveStory],
-    event_micros: int,
-    now_ms: int,
-) -> int:
-    """Take a story out of every view (deleted or expired); re-score the audience's trays."""
+    conn: Connections, *, author_id: str, story: LiveStory, event_micros: int
+) -> None:
+    """Take a story out of the store and its card and author list (deleted or expired)."""
     story_id = story.story_id
-    micros = max(event_micros, (story.created_ms + 1) * 1000)
-    await conn.execute(_DELETE_STORY, (micros, author_id, _ts(story.created_ms), story_id))
+    micros = max(event_micros, ms_to_micros(story.created_ms + 1))
+    await conn.execute(_DELETE_STORY, (micros, author_id, from_ms(story.created_ms), story_id))
     keys = conn.keys
-    redis = conn.redis()
-    async with redis.pipeline(transaction=True) as pipe:
+    async with conn.redis().pipeline(transaction=True) as pipe:
         pipe.delete(keys.story(story_id))
         pipe.zrem(keys.author_stories(author_id), story_id)
         await pipe.execute()
-    followers, close = await _audience(conn, author_id)
-    public = latest_visible_ms(remaining, close_friend=False, now_ms=now_ms)
-    private = latest_visible_ms(remaining, close_friend=True, now_ms=now_ms)
-    for start in range(0, len(followers), FANOUT_BATCH):
-        async with redis.pipeline(transaction=False) as pipe:
-            for viewer in followers[start : start + FANOUT_BATCH]:
-                score = private if viewer in close else public
-                if score is None:
-                    pipe.zrem(keys.story_tray(viewer), author_id)
-                else:
-                    pipe.zadd(keys.story_tray(viewer), {author_id: score}, xx=True)
-            await pipe.execute()
-    return len(followers)
 
 
-async def write_close_friend_of(
-    conn: Connections, *, author_id: str, friend_id: str, present: bool
+async def rescore_trays(
+    conn: Connections, *, author_id: str, scores: Mapping[str, int | None]
 ) -> None:
-    """Index close friendship by the friend, so a tray read is one set read, not one per author."""
-    key = conn.keys.close_friend_of(friend_id)
-    if present:
-        await conn.redis().sadd(key, author_id)
-    else:
-        await conn.redis().srem(key, author_id)
+    """Each viewer's tray entry for the author at its new score, or out (None); only
+    entries that exist are changed."""
+    keys = conn.keys
+    commands: list[Callable[[Any], object]] = []
+    for viewer, score in scores.items():
+        tray = keys.story_tray(viewer)
+        if score is None:
+            commands.append(lambda p, tray=tray: p.zrem(tray, author_id))
+        else:
+            commands.append(lambda p, tray=tray, s=score: p.zadd(tray, {author_id: s}, xx=True))
+    await pipelined(conn.redis(), commands)
 
 
 async def write_seen(conn: Connections, *, viewer_id: str, story_id: str, author_id: str) -> bool:
@@ -233,7 +194,7 @@ async def write_receipts(
     await db.execute_many(
         _UPSERT_VIEWER,
         [
-            (story_id, viewer, _ts(ms), RECEIPTS_TTL_S)
+            (story_id, viewer, from_ms(ms), RECEIPTS_TTL_S)
             for story_id, first_views in viewers.items()
             for viewer, ms in first_views.items()
         ],
@@ -253,7 +214,7 @@ async def rebuild_stories(conn: Connections) -> int:
 
     db = await conn.db()
     loop = asyncio.get_running_loop()
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    now_ms = now()
 
     def scan(cql: str) -> list[object]:
         return list(db.session.execute(cql, timeout=60))
@@ -277,6 +238,16 @@ async def rebuild_stories(conn: Connections) -> int:
         )
         if expires_at_ms(event.occurred_ms) > now_ms:
             await write_story(conn, event, now_ms)  # type: ignore[arg-type]
+            audience = await read_audience(conn, event.user_id)  # type: ignore[attr-defined]
+            await push_story(
+                conn,
+                author_id=event.user_id,  # type: ignore[attr-defined]
+                created_ms=event.occurred_ms,
+                recipients=story_recipients(
+                    audience,
+                    close_friends_only=event.close_friends_only,  # type: ignore[attr-defined]
+                ),
+            )
             live[event.story_id] = (event.user_id, event.occurred_ms)  # type: ignore[attr-defined]
     receipts = await loop.run_in_executor(
         None, lambda: scan("SELECT story_id, viewer_id, viewed_at FROM story_viewers")
@@ -293,11 +264,11 @@ async def rebuild_stories(conn: Connections) -> int:
     close = await loop.run_in_executor(
         None, lambda: scan("SELECT user_id, friend_id FROM close_friends")
     )
-    for row in close:
-        await write_close_friend_of(
-            conn,
-            author_id=row.user_id,
-            friend_id=row.friend_id,
-            present=True,  # type: ignore[attr-defined]
-        )
+    await pipelined(
+        conn.redis(),
+        [
+            lambda p, r=row: p.sadd(conn.keys.close_friend_of(r.friend_id), r.user_id)  # type: ignore[attr-defined]
+            for row in close
+        ],
+    )
     return len(live)

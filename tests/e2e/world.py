@@ -8,10 +8,11 @@ and an event id counts once), story viewers, media outcomes. ``expected()`` turn
 tally into the views the API must serve once the pipeline has caught up; ``observed()``
 reads the same views through the API.
 
-A round never makes two events whose outcome depends on which of two partitions is
-processed first (say a follow of an author whose story is being fanned out at that
-moment): the system promises convergence, not an order across partitions. Everything
-else (duplicates, ties within a millisecond, likes before their post is known) is fair.
+A round never makes two graph events on one pair (a block's reverse unfollow lives in
+another partition than a follow back), and no close friend leaves while the owner's
+close-friends story is live or being fanned out (the tray keeps the author until a
+read checks it). Everything else is fair: follows racing posts and stories,
+duplicates, ties within a millisecond, likes before their post is known.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class Round:
     """What one round may still touch without racing across partitions."""
 
     pairs: set[frozenset[str]] = field(default_factory=set)  # graph events this round
-    graph_owners: set[str] = field(default_factory=set)  # followed / close-friend owners
+    friend_removers: set[str] = field(default_factory=set)  # removed a close friend
     story_authors: set[str] = field(default_factory=set)
 
 
@@ -292,7 +293,7 @@ class World:
         for _ in range(200):
             actor, target = self.rng.sample(self.users, 2)
             pair = frozenset((actor, target))
-            if pair in r.pairs or {actor, target} & r.story_authors:
+            if pair in r.pairs:
                 continue
             if kind == "follow" and (
                 (actor, target) in self.follows or self._blocked(actor, target)
@@ -308,22 +309,26 @@ class World:
                 continue
             if kind == "unblock" and (actor, target) not in self.blocks:
                 continue
-            # A close friend added or removed while the owner's close-friends story is
-            # live races the tray (two agents of the graph topic; see the known limits).
-            if kind.startswith("close_friend") and self._live_cf_story(actor):
+            # A close friend removed while (or just before) the owner's close-friends
+            # story reaches trays leaves the author in the friend's tray until the tray
+            # read checks what it may show.
+            if kind == "close_friend_removed" and (
+                self._live_cf_story(actor) or actor in r.story_authors
+            ):
                 continue
             if kind == "close_friend_added" and (actor, target) in self.close:
                 continue
             if kind == "close_friend_removed" and (actor, target) not in self.close:
                 continue
             r.pairs.add(pair)
-            r.graph_owners.update((actor, target))
+            if kind == "close_friend_removed":
+                r.friend_removers.add(actor)
             return [self._event(kind, actor, target_id=target)]
         return []
 
     def _story_change(self, r: Round, *, created: bool | None = None) -> list[dict[str, Any]]:
         """A story created or deleted by an author whose graph this round leaves alone."""
-        free = [u for u in self.users if u not in r.graph_owners]
+        free = [u for u in self.users if u not in r.friend_removers]
         if created is False:  # an author with a live story, or one who posts one first
             with_live = [u for u in free if self._live_stories(u)]
             author = self.rng.choice(with_live or free)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.clock import DAY_MS
 from domain.feeds import (
-    DAY_MS,
     BlendedRanker,
     Candidate,
     InvalidCursor,
@@ -16,7 +16,6 @@ from domain.feeds import (
     decode_entry,
     encode_cursor,
     encode_entry,
-    is_celebrity,
     is_returning,
     merge_candidates,
     newest,
@@ -44,10 +43,6 @@ def test_newest_is_deduplicated_sorted_and_capped(entries: list[tuple[str, int]]
     out = newest([(p, float(s)) for p, s in entries], 5)
     assert len(out) == len({p for p, _ in out}) <= 5
     assert out == sorted(out, key=lambda kv: (kv[1], kv[0]), reverse=True)
-
-
-def test_celebrity_threshold_is_inclusive() -> None:
-    assert is_celebrity(10_000, 10_000) and not is_celebrity(9_999, 10_000)
 
 
 def test_returning_viewer_is_never_seen_or_idle_past_the_cutoff() -> None:
@@ -112,12 +107,3 @@ def test_entries_and_cursors_round_trip_and_garbage_is_refused() -> None:
     for bad in ("not-a-cursor!", encode_cursor(x=1), "e30"):
         with pytest.raises(InvalidCursor):
             decode_cursor(bad, "s", "o")
-
-
-def test_an_author_is_demoted_only_when_crossing_below_the_threshold() -> None:
-    from domain.feeds import demoted
-
-    assert demoted(6, 5, threshold=6)
-    assert not demoted(7, 6, threshold=6)  # still a celebrity
-    assert not demoted(5, 4, threshold=6)  # never was one
-    assert not demoted(5, 6, threshold=6)  # promoted

@@ -127,3 +127,19 @@ def test_tray_never_serves_expired_and_groups_stay_contiguous(
     assert all(is_live(e.latest_ms, NOW) for e in tray)
     groups = [(not e.close_friend, not e.has_unseen) for e in tray]
     assert groups == sorted(groups)
+
+
+def test_after_a_removal_each_follower_gets_the_newest_story_left_for_them() -> None:
+    from domain.fanout import Audience
+    from domain.stories import LiveStory, tray_scores
+
+    now = 1_780_000_000_000
+    left = [LiveStory("s1", now - 5000, False), LiveStory("s2", now - 1000, True)]
+    audience = Audience(
+        author_id="a",
+        followers=("fan", "friend", "blocked"),
+        hidden=frozenset({"blocked"}),
+        close_friends=frozenset({"friend"}),
+    )
+    assert tray_scores(left, audience, now_ms=now) == {"fan": now - 5000, "friend": now - 1000}
+    assert tray_scores([], audience, now_ms=now) == {"fan": None, "friend": None}

@@ -15,6 +15,7 @@ from cassandra import InvalidRequest
 
 from api.readers.paging import int_field, str_field
 from clients.cassandra import Db
+from domain.clock import to_ms
 from domain.cursors import decode_cursor, encode_cursor
 from domain.engagement import COUNTERS, adjust_likes, merge_pending_like
 from schemas.redis_keys import RedisKeys
@@ -115,7 +116,7 @@ def _comment(post_id: str, row: object) -> CommentPublic:
         post_id=post_id,
         user_id=row.user_id or "",  # type: ignore[attr-defined]
         text=row.text or "",  # type: ignore[attr-defined]
-        created_at=int(created.timestamp() * 1000) if created else 0,
+        created_at=to_ms(created) if created else 0,
     )
 
 
@@ -155,7 +156,7 @@ async def read_saved(
         if rows:
             await redis.zadd(
                 key,
-                {r.post_id: int(r.saved_at.timestamp() * 1000) if r.saved_at else 0 for r in rows},
+                {r.post_id: to_ms(r.saved_at) if r.saved_at else 0 for r in rows},
                 nx=True,
             )
     top = before[0] if before is not None else "+inf"

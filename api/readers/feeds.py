@@ -21,6 +21,7 @@ from api.readers.engagement import read_stats
 from api.readers.graph import Relations
 from api.readers.paging import int_field, str_field
 from api.readers.posts import hydrate_posts
+from domain.clock import SECOND_MS
 from domain.cursors import decode_cursor, encode_cursor
 from domain.errors import Expired
 from domain.feeds import (
@@ -125,7 +126,7 @@ async def rank_candidates(
     """Rank the newest window by recency blended with engagement; the rest by recency."""
     window, rest = candidates[: s.feed_rank_window], candidates[s.feed_rank_window :]
     started = time.perf_counter()
-    budget_s = s.ranking_budget_ms / 1000
+    budget_s = s.ranking_budget_ms / SECOND_MS
     try:
         stats = await asyncio.wait_for(
             read_stats(redis, keys, [c.post_id for c in window]), budget_s
@@ -137,7 +138,7 @@ async def rank_candidates(
         post_id: engagement_score(st.likes, st.comments, st.saves, st.shares)
         for post_id, st in stats.items()
     }
-    spent_ms = (time.perf_counter() - started) * 1000
+    spent_ms = (time.perf_counter() - started) * SECOND_MS
     order, _ = rank_within_budget(
         ranker,
         window,
@@ -204,6 +205,7 @@ async def read_feed(
     settings: Settings,
     viewer_id: str,
     *,
+    now_ms: int,
     limit: int,
     cursor: str | None,
     ranker: Ranker = DEFAULT_RANKER,
@@ -214,7 +216,6 @@ async def read_feed(
     scroll's fixed order is gone (past ``feed_session_ttl_s``).
     """
     if cursor is None:
-        now_ms = int(time.time() * 1000)
         candidates, relations = await gather_candidates(redis, keys, settings, viewer_id, now_ms)
         ranked = await rank_candidates(redis, keys, settings, candidates, now_ms, ranker)
         posts, consumed = await _fill(redis, keys, viewer_id, ranked, relations, limit)

@@ -17,6 +17,7 @@ from api.readers.graph import Relations, read_profiles, read_relations
 from api.readers.media import read_media_many
 from api.readers.paging import int_field, str_field
 from clients.cassandra import Db
+from domain.clock import from_ms, to_ms
 from domain.cursors import decode_cursor, encode_cursor
 from domain.errors import Forbidden, NotFound
 from domain.feeds import PostFacts, visible
@@ -185,22 +186,18 @@ async def read_author_posts(
         entries = [e for e in entries if e < (top_ms, top_id)]
     if len(entries) < want and tail_size >= tail_cap:
         # Past the Redis tail: the durable per-author index.
-        from datetime import UTC, datetime
-
         last_ms, last_id = entries[-1] if entries else (top_ms, top_id)
         if last_ms is not None:
             rows = await db.execute(
                 _GRID_TAIL,
                 (
                     author_id,
-                    datetime.fromtimestamp(last_ms / 1000, UTC),
+                    from_ms(last_ms),
                     last_id,
                     want - len(entries),
                 ),
             )
-            entries += [
-                (int(r.created_at.replace(tzinfo=UTC).timestamp() * 1000), r.post_id) for r in rows
-            ]
+            entries += [(to_ms(r.created_at), r.post_id) for r in rows]
     page_entries = entries[:want]
     posts = await hydrate_posts(
         redis,

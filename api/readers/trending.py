@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import redis.asyncio as aioredis
 
 from api.readers.paging import int_field, str_field
 from api.readers.posts import hydrate_posts
 from clients.cassandra import Db
+from domain.clock import from_ms, to_ms
 from domain.cursors import decode_cursor, encode_cursor
 from domain.trending import rank_tags, window_start_ms
 from schemas.redis_keys import RedisKeys
@@ -27,10 +26,6 @@ _NEXT_PAGE = (
     "SELECT created_at, post_id, author_id FROM posts_by_hashtag "
     "WHERE tag = ? AND (created_at, post_id) < (?, ?) LIMIT ?"
 )
-
-
-def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 async def read_trending(
@@ -65,16 +60,11 @@ async def read_tag_posts(
     else:
         fields = decode_cursor(cursor, "c", "p")
         created_ms, post_id = int_field(fields, "c"), str_field(fields, "p")
-        after = datetime.fromtimestamp(created_ms / 1000, UTC)
+        after = from_ms(created_ms)
         rows = await db.execute(_NEXT_PAGE, (tag, after, post_id, limit + 1))
     page, more = rows[:limit], len(rows) > limit
     # Posts hidden from this viewer (blocked, not ready) leave a short page, never a gap
     # in the cursor: it follows the tag's own rows.
     data = await hydrate_posts(redis, keys, viewer_id, [row.post_id for row in page])
-    next_cursor = encode_cursor(c=_ms(page[-1].created_at), p=page[-1].post_id) if more else None
+    next_cursor = encode_cursor(c=to_ms(page[-1].created_at), p=page[-1].post_id) if more else None
     return HashtagPostsPage(tag=tag, data=data, next_cursor=next_cursor)
-
-
-def _ms(value: datetime) -> int:
-    # The driver returns naive UTC datetimes.
-    return int(value.replace(tzinfo=UTC).timestamp() * 1000)

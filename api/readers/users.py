@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from clients.cassandra import Db
+from domain.clock import to_ms
 from schemas.redis_keys import RedisKeys
 from schemas.views import UserPublic
 
@@ -26,7 +27,7 @@ async def get_user(
     if not rows:
         return None
     row = rows[0]
-    updated_ms = int(row.updated_at.timestamp() * 1000) if row.updated_at else 0
+    updated_ms = to_ms(row.updated_at) if row.updated_at else 0
     # HSETNX-style refill: never overwrite a newer profile the worker wrote meanwhile.
     await redis.eval(
         "if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end",

@@ -6,7 +6,6 @@ write on a post checks that the post exists and is not deleted (404 otherwise).
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import redis.asyncio as aioredis
@@ -33,6 +32,7 @@ from api.readers.engagement import (
 from api.writes import publish
 from clients.cassandra import Db
 from clients.kafka import EventProducer
+from domain.clock import now_ms
 from domain.engagement import new_comment_id
 from domain.errors import Forbidden, NotFound
 from schemas.redis_keys import RedisKeys
@@ -264,7 +264,7 @@ async def create_comment(
     """Comment on a post; the comment is listed shortly after."""
     await _existing_post_author(redis, db, keys, post_id)
     # The comment id doubles as the event id, so a retried request names the same comment.
-    comment_id = new_comment_id(int(time.time() * 1000))
+    comment_id = new_comment_id(now_ms())
     accepted = await publish(
         redis,
         keys,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentUser, Cursor, KeysDep, RedisDep, SettingsDep
 from api.errors import error_responses
 from api.readers.feeds import read_feed
+from domain.clock import now_ms
 from domain.errors import Forbidden
 from schemas.views import FeedPage
 
@@ -29,7 +30,9 @@ async def read_home_feed(
     cursor: Cursor = None,
 ) -> FeedPage:
     """Read the token's user's home feed, ranked, one cursor page at a time."""
-    return await read_feed(redis, keys, settings, viewer, limit=limit, cursor=cursor)
+    return await read_feed(
+        redis, keys, settings, viewer, now_ms=now_ms(), limit=limit, cursor=cursor
+    )
 
 
 @router.get(
@@ -49,4 +52,6 @@ async def read_user_feed(
     """Read a home feed by user id: only the token's own user (or "me") may."""
     if user_id not in ("me", viewer):
         raise Forbidden("a home feed is readable only by its owner")
-    return await read_feed(redis, keys, settings, viewer, limit=limit, cursor=cursor)
+    return await read_feed(
+        redis, keys, settings, viewer, now_ms=now_ms(), limit=limit, cursor=cursor
+    )

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import DbDep, ProducerDep, RedisDep
+from domain.clock import SECOND_MS
 from schemas.views import DependencyState, HealthPublic
 
 router = APIRouter(tags=["health"])
@@ -22,7 +23,7 @@ async def _check(probe: Callable[[], Awaitable[str]]) -> DependencyState:
     try:
         detail = await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
         return DependencyState(
-            ok=True, detail=detail, latency_ms=(time.perf_counter() - started) * 1000
+            ok=True, detail=detail, latency_ms=(time.perf_counter() - started) * SECOND_MS
         )
     except Exception as exc:
         return DependencyState(

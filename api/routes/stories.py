@@ -20,8 +20,8 @@ from api.readers.stories import (
     read_tray,
     read_viewers,
 )
-from api.readers.trending import now_ms
 from api.writes import publish
+from domain.clock import now_ms
 from domain.errors import NotFound
 from schemas.views import (
     AcceptedPublic,

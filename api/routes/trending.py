@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, Cursor, DbDep, KeysDep, RedisDep
 from api.errors import ApiError, error_responses
-from api.readers.trending import now_ms, read_tag_posts, read_trending
+from api.readers.trending import read_tag_posts, read_trending
+from domain.clock import now_ms
 from domain.trending import normalize_tag, parse_hashtags
 from schemas.views import HashtagPostsPage, TrendingHashtagsPublic
 

@@ -22,6 +22,7 @@ import orjson
 from clients.lua import Lua
 from clients.redis import pipelined
 from domain.feeds import newest
+from schemas.redis_hashes import PostHash
 from sinks.connections import Connections
 
 logger = logging.getLogger(__name__)
@@ -31,17 +32,15 @@ logger = logging.getLogger(__name__)
 # Then, by state: ready -> the author's tail and the recent posts; deleted -> out of
 # both and of the pending list; processing/failed -> the author's pending list.
 # KEYS: post, apending:A, ucounts:A, aposts:A, recent
-# ARGV: version, post_id, author, state, reason, created_ms, post count, caption, media,
-#       has_content (1|0), tail cap
+# ARGV: version, post_id, state, created_ms, post count, tail cap, then the hash's
+#       field/value pairs (``schemas.redis_hashes.PostHash``)
 # Returns 1, or -2 for a stale event.
 POST_STATE = Lua("""
-local version, post, state, score = ARGV[1], ARGV[2], ARGV[4], ARGV[6]
+local version, post, state, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local current = redis.call('HGET', KEYS[1], 'updated_at')
 if current and tonumber(current) > tonumber(version) then return -2 end
-redis.call('HSET', KEYS[1], 'updated_at', version, 'author_id', ARGV[3], 'state', state,
-           'reason', ARGV[5], 'created_at', score)
-if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'caption', ARGV[8], 'media', ARGV[9]) end
-redis.call('HSET', KEYS[3], 'posts', ARGV[7])
+redis.call('HSET', KEYS[1], 'updated_at', version, unpack(ARGV, 7))
+redis.call('HSET', KEYS[3], 'posts', ARGV[5])
 if state == 'deleted' then
   redis.call('ZREM', KEYS[2], post)
   redis.call('ZREM', KEYS[4], post)
@@ -53,7 +52,7 @@ if state ~= 'ready' then
   return 1
 end
 redis.call('ZREM', KEYS[2], post)
-local tail = tonumber(ARGV[11])
+local tail = tonumber(ARGV[6])
 for _, key in ipairs({KEYS[4], KEYS[5]}) do
   redis.call('ZADD', key, score, post)
   local n = redis.call('ZCARD', key)
@@ -64,16 +63,10 @@ return 1
 
 
 async def project_post(
-    conn: Connections,
-    *,
-    post_id: str,
-    record: Mapping[str, Any],
-    post_count: int,
-    caption: str | None = None,
-    media_json: str | None = None,
+    conn: Connections, *, post_id: str, shape: PostHash, version: int, post_count: int
 ) -> bool:
-    """Write a post's state, tails and pending list; False for a stale event."""
-    k, author = conn.keys, record["author_id"]
+    """Write a post's hash, its author's tails and pending list; False for a stale event."""
+    k, author = conn.keys, shape.author_id
     result = await POST_STATE(
         conn.redis(),
         [
@@ -84,17 +77,13 @@ async def project_post(
             k.recent_posts(),
         ],
         [
-            int(record["version"]),
+            version,
             post_id,
-            author,
-            record["state"],
-            record.get("reason") or "",
-            int(record["created_ms"]),
+            shape.state,
+            shape.created_ms,
             post_count,
-            caption or "",
-            media_json or "[]",
-            "1" if caption is not None else "0",
             conn.settings.author_posts_cap,
+            *shape.fields(),
         ],
     )
     return int(result) == 1

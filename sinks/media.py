@@ -13,7 +13,9 @@ from typing import Any
 import orjson
 from cassandra.query import SimpleStatement
 
+from domain.clock import to_micros, to_ms
 from schemas.events import EventBase, MediaFailed, MediaProgress, MediaReady, MediaUploaded
+from schemas.redis_hashes import MediaHash
 from sinks.connections import Connections
 from sinks.scripts import HSET_IF_NEWER
 
@@ -36,46 +38,41 @@ def kind_of(content_type: str) -> str:
     return "video" if content_type.startswith("video/") else "photo"
 
 
-def media_fields(event: EventBase) -> dict[str, str] | None:
+def media_hash(event: EventBase) -> MediaHash | None:
     """The Redis hash fields an event sets (pure; also used by rebuild)."""
     if isinstance(event, MediaUploaded):
-        return {"state": "pending", "kind": kind_of(event.content_type), "owner_id": event.user_id}
+        return MediaHash(state="pending", kind=kind_of(event.content_type), owner_id=event.user_id)
     if isinstance(event, MediaProgress | MediaReady):
-        fields = {
-            "state": "ready" if isinstance(event, MediaReady) else "partial",
-            "kind": event.kind,
-            "owner_id": event.user_id,
-            "variants": orjson.dumps([v.model_dump() for v in event.variants]).decode(),
-            "placeholder": event.placeholder or "",
-        }
-        if isinstance(event, MediaReady):
-            fields["width"] = str(event.width or "")
-            fields["height"] = str(event.height or "")
-        return fields
+        ready = isinstance(event, MediaReady)
+        return MediaHash(
+            state="ready" if ready else "partial",
+            kind=event.kind,
+            owner_id=event.user_id,
+            variants=tuple(v.model_dump() for v in event.variants),
+            placeholder=event.placeholder or "",
+            width=(event.width or 0) if ready else None,  # type: ignore[union-attr]
+            height=(event.height or 0) if ready else None,  # type: ignore[union-attr]
+        )
     if isinstance(event, MediaFailed):
         # Partial renditions of a failed Reel are no longer offered.
-        return {
-            "state": "failed",
-            "owner_id": event.user_id,
-            "reason": event.reason,
-            "variants": "[]",
-            "placeholder": "",
-        }
+        return MediaHash(
+            state="failed", owner_id=event.user_id, reason=event.reason, variants=(), placeholder=""
+        )
     return None
 
 
 async def write_media_state(conn: Connections, event: EventBase) -> None:
-    fields = media_fields(event)
-    if fields is None:
+    shape = media_hash(event)
+    if shape is None:
         return
-    micros = int(event.occurred_at.timestamp() * 1_000_000)
+    micros = to_micros(event.occurred_at)
     if isinstance(event, MediaUploaded):
         await conn.execute(
             _UPLOADED,
             (
                 event.media_id,
                 event.user_id,
-                fields["kind"],
+                shape.kind,
                 event.object_key,
                 event.content_type,
                 event.size_bytes,
@@ -93,21 +90,22 @@ async def write_media_state(conn: Connections, event: EventBase) -> None:
             (
                 event.media_id,  # type: ignore[attr-defined]
                 event.user_id,
-                fields.get("kind"),
-                fields["state"],
-                fields.get("variants"),
-                fields.get("placeholder") or None,
-                fields.get("reason"),
+                shape.kind,
+                shape.state,
+                orjson.dumps(list(shape.variants or ())).decode(),
+                shape.placeholder or None,
+                shape.reason,
                 getattr(event, "width", None),
                 getattr(event, "height", None),
                 event.occurred_at,
                 micros,
             ),
         )
-    args: list[str] = [str(event.occurred_ms)]
-    for key, value in fields.items():
-        args += [key, value]
-    await conn.redis().eval(HSET_IF_NEWER, 1, conn.keys.media(event.media_id), *args)  # type: ignore[attr-defined]
+    await HSET_IF_NEWER(
+        conn.redis(),
+        [conn.keys.media(event.media_id)],  # type: ignore[attr-defined]
+        [str(event.occurred_ms), *shape.fields()],
+    )
 
 
 _SCAN = (
@@ -118,18 +116,18 @@ _SCAN = (
 REBUILD_PAGE = 500
 
 
-def row_fields(row: Any) -> dict[str, str]:
-    """The Redis hash fields of one ``media`` row: what the live sink left for its state."""
-    return {
-        "state": row.state or "pending",
-        "kind": row.kind or "photo",
-        "owner_id": row.owner_id or "",
-        "variants": row.variants or "[]",
-        "placeholder": row.placeholder or "",
-        "reason": row.reason or "",
-        "width": str(row.width) if row.width else "",
-        "height": str(row.height) if row.height else "",
-    }
+def row_hash(row: Any) -> MediaHash:
+    """The Redis hash of one ``media`` row: what the live sink left for its state."""
+    return MediaHash(
+        state=row.state or "pending",
+        kind=row.kind or "photo",
+        owner_id=row.owner_id or "",
+        variants=tuple(orjson.loads(row.variants or "[]")),
+        placeholder=row.placeholder or "",
+        reason=row.reason or "",
+        width=row.width or 0,
+        height=row.height or 0,
+    )
 
 
 async def rebuild_media(conn: Connections) -> int:
@@ -144,11 +142,12 @@ async def rebuild_media(conn: Connections) -> int:
         rows = list(result.current_rows)
         async with redis.pipeline(transaction=False) as pipe:
             for row in rows:
-                updated_ms = int(row.updated_at.timestamp() * 1000) if row.updated_at else 0
-                args: list[str] = [str(updated_ms)]
-                for key, value in row_fields(row).items():
-                    args += [key, value]
-                pipe.eval(HSET_IF_NEWER, 1, conn.keys.media(row.media_id), *args)
+                updated_ms = to_ms(row.updated_at) if row.updated_at else 0
+                HSET_IF_NEWER.queue(
+                    pipe,
+                    [conn.keys.media(row.media_id)],
+                    [str(updated_ms), *row_hash(row).fields()],
+                )
             await pipe.execute()
         written += len(rows)
         if not result.has_more_pages:

@@ -8,13 +8,14 @@ newer version, so a replay or a late sink never rolls a deleted post back.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from clients.redis import pipelined
+from domain.clock import from_ms, to_ms
 from domain.posts import DELETED, READY
+from schemas.redis_hashes import PostHash
 from sinks.connections import Connections
 from sinks.feeds import project_post
 from sinks.scripts import HSET_IF_NEWER
@@ -35,10 +36,6 @@ _UNBY_AUTHOR = (
 _POSTS_COUNT = "UPDATE user_counts SET posts = ? WHERE user_id = ?"
 
 
-def _ms_to_dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 async def write_post(
     conn: Connections,
     *,
@@ -54,17 +51,20 @@ async def write_post(
     ``caption``/``media`` are given with the creating event only; later state changes
     update the state alone. Returns False when a newer state was already written.
     """
-    media_json = orjson.dumps([dict(m) for m in media or ()]).decode()
-    fresh = await project_post(
-        conn,
-        post_id=post_id,
-        record=record,
-        post_count=post_count,
-        caption=caption,
-        media_json=media_json,
-    )
     author, state, version = record["author_id"], record["state"], int(record["version"])
-    created = _ms_to_dt(int(record["created_ms"]))
+    shape = PostHash(
+        author_id=author,
+        state=state,
+        created_ms=int(record["created_ms"]),
+        reason=record.get("reason"),
+        caption=caption,
+        media=tuple(dict(m) for m in media or ()),
+    )
+    fresh = await project_post(
+        conn, post_id=post_id, shape=shape, version=version, post_count=post_count
+    )
+    media_json = orjson.dumps([dict(m) for m in media or ()]).decode()
+    created = from_ms(shape.created_ms)
     writes: list[tuple[str, tuple[Any, ...]]] = [(_POSTS_COUNT, (post_count, author))]
     if caption is not None:
         writes.append(
@@ -107,25 +107,18 @@ async def rebuild_posts(conn: Connections) -> int:
     )
     commands: list[Callable[[Any], object]] = []
     for row in rows:
-        created_ms = int(row.created_at.replace(tzinfo=UTC).timestamp() * 1000)
+        created_ms = to_ms(row.created_at)
+        shape = PostHash(
+            author_id=row.author_id or "",
+            state=row.state or "",
+            created_ms=created_ms,
+            reason=row.reason,
+            caption=row.caption or "",
+            media=tuple(orjson.loads(row.media or "[]")),
+        )
         commands.append(
-            lambda p, r=row, ms=created_ms: p.eval(
-                HSET_IF_NEWER,
-                1,
-                k.post(r.post_id),
-                str(r.version or 0),
-                "author_id",
-                r.author_id or "",
-                "caption",
-                r.caption or "",
-                "media",
-                r.media or "[]",
-                "created_at",
-                str(ms),
-                "state",
-                r.state or "",
-                "reason",
-                r.reason or "",
+            lambda p, r=row, h=shape: HSET_IF_NEWER.queue(
+                p, [k.post(r.post_id)], [str(r.version or 0), *h.fields()]
             )
         )
         entry = {row.post_id: created_ms}

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
+from clients.lua import Lua
 from clients.redis import pipelined
 from domain.clock import from_ms, ms_to_micros, to_micros
 from domain.clock import now_ms as now
@@ -42,14 +43,14 @@ _UPSERT_VIEWS = "UPDATE story_stats USING TTL ? SET views = ? WHERE story_id = ?
 RECEIPTS_TTL_S = 48 * 3600
 
 # Seen-up-to watermark: only ever moves forward. KEYS[1]=seen hash; ARGV=author, ms, ttl.
-_SEEN_MAX = """
+_SEEN_MAX = Lua("""
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if (not current) or tonumber(current) < tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
-"""
+""")
 
 
 async def write_story(conn: Connections, event: StoryCreated, now_ms: int) -> None:
@@ -164,13 +165,8 @@ async def write_seen(conn: Connections, *, viewer_id: str, story_id: str, author
     created = await conn.redis().hget(conn.keys.story(story_id), "created_ms")
     if created is None:
         return False
-    await conn.redis().eval(
-        _SEEN_MAX,
-        1,
-        conn.keys.stories_seen(viewer_id),
-        author_id,
-        created,
-        str(RECEIPTS_TTL_S),
+    await _SEEN_MAX(
+        conn.redis(), [conn.keys.stories_seen(viewer_id)], [author_id, created, RECEIPTS_TTL_S]
     )
     return True
 

@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from clients.lua import Lua
 from domain.trending import HORIZON_MS, WINDOWS_MS, in_horizon
 from sinks.connections import Connections
 
@@ -26,7 +27,7 @@ _DELETE = "DELETE FROM posts_by_hashtag USING TIMESTAMP ? WHERE tag = ? AND crea
 
 # Drops a tag whose newest use left the horizon, unless a use arrived meanwhile
 # (checked atomically against the agent's MULTI below). KEYS: active, tag users.
-_RETIRE_TAG = """
+_RETIRE_TAG = Lua("""
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) <= tonumber(ARGV[2]) then
   redis.call('ZREM', KEYS[1], ARGV[1])
@@ -34,7 +35,7 @@ if score and tonumber(score) <= tonumber(ARGV[2]) then
   return 1
 end
 return 0
-"""
+""")
 
 
 def _ts(ms: int) -> datetime:
@@ -82,8 +83,8 @@ async def recount_trending(conn: Connections, now_ms: int) -> int:
     keys = conn.keys
     horizon_start = now_ms - HORIZON_MS
     for tag in await redis.zrangebyscore(keys.hashtags_active(), "-inf", horizon_start):
-        await redis.eval(
-            _RETIRE_TAG, 2, keys.hashtags_active(), keys.hashtag_users(tag), tag, horizon_start
+        await _RETIRE_TAG(
+            redis, [keys.hashtags_active(), keys.hashtag_users(tag)], [tag, horizon_start]
         )
     active: list[tuple[str, float]] = await redis.zrangebyscore(
         keys.hashtags_active(), f"({horizon_start}", "+inf", withscores=True

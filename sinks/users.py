@@ -8,7 +8,9 @@ profile only when the incoming one is at least as new.
 from __future__ import annotations
 
 from clients.redis import pipelined
+from domain.clock import to_micros, to_ms
 from schemas.events import ProfileUpdated
+from schemas.redis_hashes import ProfileHash
 from sinks.connections import Connections
 from sinks.scripts import HSET_IF_NEWER
 
@@ -19,7 +21,7 @@ _UPSERT = (
 
 
 async def write_profile(conn: Connections, event: ProfileUpdated) -> None:
-    micros = int(event.occurred_at.timestamp() * 1_000_000)
+    micros = to_micros(event.occurred_at)
     await conn.execute(
         _UPSERT,
         (
@@ -32,17 +34,9 @@ async def write_profile(conn: Connections, event: ProfileUpdated) -> None:
             micros,
         ),
     )
-    await conn.redis().eval(
-        HSET_IF_NEWER,
-        1,
-        conn.keys.user(event.user_id),
-        str(event.occurred_ms),
-        "username",
-        event.username,
-        "display_name",
-        event.display_name,
-        "is_private",
-        "1" if event.is_private else "0",
+    shape = ProfileHash(event.username, event.display_name, event.is_private)
+    await HSET_IF_NEWER(
+        conn.redis(), [conn.keys.user(event.user_id)], [str(event.occurred_ms), *shape.fields()]
     )
 
 
@@ -55,17 +49,15 @@ async def rebuild_profiles(conn: Connections) -> int:
     await pipelined(
         conn.redis(),
         [
-            lambda p, r=row: p.eval(
-                HSET_IF_NEWER,
-                1,
-                conn.keys.user(r.user_id),
-                str(int(r.updated_at.timestamp() * 1000) if r.updated_at else 0),
-                "username",
-                r.username or "",
-                "display_name",
-                r.display_name or "",
-                "is_private",
-                "1" if r.is_private else "0",
+            lambda p, r=row: HSET_IF_NEWER.queue(
+                p,
+                [conn.keys.user(r.user_id)],
+                [
+                    str(to_ms(r.updated_at) if r.updated_at else 0),
+                    *ProfileHash(
+                        r.username or "", r.display_name or "", bool(r.is_private)
+                    ).fields(),
+                ],
             )
             for row in rows
         ],

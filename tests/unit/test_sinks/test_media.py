@@ -7,13 +7,27 @@ from types import SimpleNamespace
 import orjson
 
 from schemas.events import make_event
-from sinks.media import media_fields, row_fields
+from sinks.media import media_hash, row_hash
 
 VARIANT = {"name": "w320", "object_key": "variants/m1/w320.jpg", "content_type": "image/jpeg"}
 
 
 def _event(event_type: str, **fields: object):  # type: ignore[no-untyped-def]
     return make_event(event_type, user_id="owner", media_id="m1", **fields)
+
+
+def media_fields(event: object) -> dict[str, str] | None:
+    """The HSET fields an event writes, as a mapping."""
+    shape = media_hash(event)  # type: ignore[arg-type]
+    if shape is None:
+        return None
+    pairs = shape.fields()
+    return dict(zip(pairs[::2], pairs[1::2], strict=True))
+
+
+def row_fields(row: object) -> dict[str, str]:
+    pairs = row_hash(row).fields()
+    return dict(zip(pairs[::2], pairs[1::2], strict=True))
 
 
 def test_upload_is_pending_with_its_kind() -> None:

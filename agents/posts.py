@@ -51,10 +51,6 @@ ACTORS = 8
 _authors = KeyedLocks()
 
 
-def _micros(event: EventBase) -> int:
-    return to_micros(event.occurred_at)
-
-
 async def _spread(post_id: str, record: dict[str, Any]) -> None:
     """A fresh state of a post reaches the feeds: pushed once ready, retracted once deleted."""
     if record["state"] not in (READY, DELETED):
@@ -100,7 +96,7 @@ async def _created(event: PostCreated) -> None:
         created_ms=event.occurred_ms,
         media_ids=media_ids,
         outcomes=outcomes,
-        version=_micros(event),
+        version=to_micros(event.occurred_at),
     )
     count = post_counts[event.user_id] + t.count_delta
     if t.record["state"] != DELETED:  # a tombstone: deleted before its creation arrived
@@ -126,7 +122,11 @@ async def _created(event: PostCreated) -> None:
 
 
 async def _deleted(event: PostDeleted) -> None:
-    t = on_deleted(post_records.get(event.post_id), author_id=event.user_id, version=_micros(event))
+    t = on_deleted(
+        post_records.get(event.post_id),
+        author_id=event.user_id,
+        version=to_micros(event.occurred_at),
+    )
     if t.record["author_id"] != event.user_id:
         return  # only the author deletes a post (the API checks it too)
     count = max(0, post_counts[event.user_id] + t.count_delta)
@@ -150,7 +150,7 @@ async def _media_result(event: MediaReady | MediaFailed) -> None:
             continue
         outcomes = {m: media_outcomes[m] for m in record["media"] if media_outcomes.get(m)}
         outcomes[event.media_id] = outcome
-        t = on_media_outcome(record, outcomes, version=_micros(event))
+        t = on_media_outcome(record, outcomes, version=to_micros(event.occurred_at))
         if t.changed:
             fresh = await write_post(
                 connections,

@@ -8,12 +8,12 @@ lists. See ``domain.trending`` for why the counts are exact and truly sliding.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import faust
 import orjson
 
+from domain.clock import now_ms, to_micros
 from domain.trending import add_use, in_horizon, newest_use, parse_hashtags, remove_use
 from schemas.events import EventBase, PostCreated, PostDeleted
 from sinks import connections
@@ -24,10 +24,6 @@ from streams.topics import hashtags_topic, posts_topic
 from tables.trending import post_hashtags, tag_user_uses
 
 logger = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def _forward(event: EventBase, tags: list[str], **extra: Any) -> None:
@@ -76,14 +72,14 @@ async def _count(event: EventBase) -> None:
         return
     extra = event.model_extra or {}
     tag, author_id, created_ms = extra["tag"], extra["author_id"], int(extra["created_ms"])
-    now_ms = _now_ms()
+    now = now_ms()
     key = (tag, author_id)
     uses = tag_user_uses.get(key) or {}
     deleted = isinstance(event, PostDeleted)
     if deleted:
-        updated = remove_use(uses, event.post_id, now_ms)
-    elif in_horizon(created_ms, now_ms):
-        updated = add_use(uses, event.post_id, created_ms, now_ms)
+        updated = remove_use(uses, event.post_id, now)
+    elif in_horizon(created_ms, now):
+        updated = add_use(uses, event.post_id, created_ms, now)
     else:
         updated = uses
     if updated != uses:
@@ -95,7 +91,7 @@ async def _count(event: EventBase) -> None:
         post_id=event.post_id,
         created_ms=created_ms,
         newest_ms=newest_use(updated),
-        event_micros=int(event.occurred_at.timestamp() * 1_000_000),
+        event_micros=to_micros(event.occurred_at),
         deleted=deleted,
     )
 
@@ -110,6 +106,6 @@ async def count_hashtags(stream: faust.StreamT) -> None:
 async def flush_trending() -> None:
     # A timer that raises crashes the worker: log and try again next tick.
     try:
-        await recount_trending(connections, _now_ms())
+        await recount_trending(connections, now_ms())
     except Exception:
         logger.exception("recounting trending hashtags failed; retrying next tick")

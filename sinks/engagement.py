@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from clients.redis import pipelined
+from domain.clock import from_ms, to_ms
 from domain.engagement import COUNTERS, counts_dict
 from sinks.connections import Connections
 
@@ -57,10 +57,6 @@ class SaveWrite:
     saved_ms: int
 
 
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 async def write_post_counts(
     conn: Connections,
     live: Mapping[str, Sequence[int]],
@@ -89,7 +85,7 @@ async def write_post_counts(
         )
     await pipelined(redis, commands)
     db = await conn.db()
-    updated = _dt(now_ms)
+    updated = from_ms(now_ms)
     await db.execute_unlogged(
         _UPDATE_STATS, [(*vector, updated, post_id) for post_id, vector in live.items()]
     )
@@ -105,7 +101,7 @@ async def write_comments(conn: Connections, writes: Sequence[CommentWrite]) -> N
         db.execute_many(
             _INSERT_COMMENT,
             [
-                (w.post_id, w.comment_id, w.user_id, w.text, _dt(w.ms), w.version)
+                (w.post_id, w.comment_id, w.user_id, w.text, from_ms(w.ms), w.version)
                 for w in writes
                 if w.present
             ],
@@ -124,7 +120,7 @@ async def write_saves(conn: Connections, writes: Sequence[SaveWrite]) -> None:
     await asyncio.gather(
         db.execute_many(
             _INSERT_SAVE,
-            [(w.user_id, w.post_id, _dt(w.saved_ms), w.version) for w in writes if w.present],
+            [(w.user_id, w.post_id, from_ms(w.saved_ms), w.version) for w in writes if w.present],
         ),
         db.execute_many(
             _DELETE_SAVE, [(w.version, w.user_id, w.post_id) for w in writes if not w.present]
@@ -161,7 +157,7 @@ async def rebuild_engagement(conn: Connections) -> int:
     commands += [
         lambda p, r=row: p.zadd(
             keys.saved(r.user_id),
-            {r.post_id: int(r.saved_at.timestamp() * 1000) if r.saved_at else 0},
+            {r.post_id: to_ms(r.saved_at) if r.saved_at else 0},
         )
         for row in saves
     ]

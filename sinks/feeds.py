@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from clients.lua import Lua
 from clients.redis import pipelined
+from domain.clock import from_ms, now_ms
 from domain.feeds import newest
 from schemas.redis_hashes import PostHash
 from sinks.connections import Connections
@@ -181,7 +181,7 @@ async def flush_feed_snapshots(conn: Connections, *, batch: int = 500) -> int:
                 for user in users:
                     pipe.zrevrange(conn.keys.feed(user), 0, -1, withscores=True)
                 feeds = await pipe.execute()
-            now = datetime.now(UTC)
+            now = from_ms(now_ms())
             await db.execute_many(
                 _UPSERT_SNAPSHOT,
                 [

@@ -17,7 +17,7 @@ from typing import Any
 
 from clients.lua import Lua
 from clients.redis import pipelined
-from domain.clock import from_ms, ms_to_micros, to_micros
+from domain.clock import from_ms, ms_to_micros, to_micros, to_ms
 from domain.clock import now_ms as now
 from domain.fanout import story_recipients
 from domain.stories import LiveStory, expires_at_ms
@@ -253,7 +253,7 @@ async def rebuild_stories(conn: Connections) -> int:
         story = live.get(row.story_id)  # type: ignore[attr-defined]
         if story is None:
             continue
-        viewed_ms = int(row.viewed_at.replace(tzinfo=UTC).timestamp() * 1000)  # type: ignore[attr-defined]
+        viewed_ms = to_ms(row.viewed_at)  # type: ignore[attr-defined]
         viewers.setdefault(row.story_id, {})[row.viewer_id] = viewed_ms  # type: ignore[attr-defined]
         await write_seen(conn, viewer_id=row.viewer_id, story_id=row.story_id, author_id=story[0])  # type: ignore[attr-defined]
     await write_receipts(conn, viewers, {s: len(v) for s, v in viewers.items()})

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime
 
 from clients.lua import Lua
+from domain.clock import from_ms, ms_to_micros, now_ms, to_ms
 from domain.trending import HORIZON_MS, WINDOWS_MS, in_horizon
 from sinks.connections import Connections
 
@@ -38,10 +38,6 @@ return 0
 """)
 
 
-def _ts(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 async def write_hashtag_use(
     conn: Connections,
     *,
@@ -56,10 +52,12 @@ async def write_hashtag_use(
     """One post gained or lost a tag; ``newest_ms`` is the (tag, user)'s newest live use."""
     if deleted:
         # Never older than the row it deletes, whatever the producers' clocks say.
-        micros = max(event_micros, (created_ms + 1) * 1000)
-        durable = conn.execute(_DELETE, (micros, tag, _ts(created_ms), post_id))
+        micros = max(event_micros, ms_to_micros(created_ms + 1))
+        durable = conn.execute(_DELETE, (micros, tag, from_ms(created_ms), post_id))
     else:
-        durable = conn.execute(_INSERT, (tag, _ts(created_ms), post_id, author_id, event_micros))
+        durable = conn.execute(
+            _INSERT, (tag, from_ms(created_ms), post_id, author_id, event_micros)
+        )
     # The two stores are independent: one round trip of latency instead of two.
     await asyncio.gather(durable, _write_tag_user(conn, tag, author_id, newest_ms))
 
@@ -118,12 +116,12 @@ async def recount_trending(conn: Connections, now_ms: int) -> int:
 async def rebuild_trending(conn: Connections) -> int:
     """Refill the per-tag user sets from the last 7 days of tag pages; returns uses read."""
     db = await conn.db()
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    now = now_ms()
     rows = await db.scan("SELECT tag, created_at, author_id FROM posts_by_hashtag")
     newest: dict[str, dict[str, int]] = defaultdict(dict)
     for row in rows:
-        ms = int(row.created_at.replace(tzinfo=UTC).timestamp() * 1000)
-        if in_horizon(ms, now_ms):
+        ms = to_ms(row.created_at)
+        if in_horizon(ms, now):
             users = newest[row.tag]
             users[row.author_id] = max(ms, users.get(row.author_id, 0))
     redis = conn.redis()
@@ -133,5 +131,5 @@ async def rebuild_trending(conn: Connections) -> int:
             pipe.zadd(conn.keys.hashtag_users(tag), users)
             pipe.zadd(conn.keys.hashtags_active(), {tag: max(users.values())}, gt=True)
             await pipe.execute()
-    await recount_trending(conn, now_ms)
+    await recount_trending(conn, now)
     return len(rows)

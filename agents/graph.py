@@ -35,7 +35,14 @@ from schemas.events import (
 )
 from sinks import connections
 from sinks.feeds import push_tail, read_last_seen, retract_author
-from sinks.graph import read_audience, write_block, write_close_friend, write_follow
+from sinks.graph import (
+    is_close_friend,
+    is_hidden,
+    read_audience,
+    write_block,
+    write_close_friend,
+    write_follow,
+)
 from sinks.stories import raise_in_tray, read_author_stories
 from streams.app import app, settings
 from streams.codecs import process_or_dead_letter, valid_events
@@ -59,9 +66,7 @@ async def _stories_into_tray(viewer_id: str, author_id: str, *, close_friend: bo
 async def _set_follow(event: EventBase, follower_id: str, followee_id: str, follow: bool) -> None:
     allowed = True
     if follow:
-        hidden = await connections.redis().sismember(
-            connections.keys.blocked(follower_id), followee_id
-        )
+        hidden = await is_hidden(connections, follower_id, followee_id)
         allowed = may_follow(follower_id, followee_id, {followee_id} if hidden else set())
     key = edge_key(followee_id, follower_id)
     change = follow_change(bool(follow_edges[key]), follow=follow, allowed=allowed)
@@ -92,10 +97,8 @@ async def _set_follow(event: EventBase, follower_id: str, followee_id: str, foll
             inactive_after_days=settings.inactive_after_days,
         ):
             await push_tail(connections, author_id=followee_id, recipients=[follower_id])
-        close = await connections.redis().sismember(
-            connections.keys.close_friends(followee_id), follower_id
-        )
-        await _stories_into_tray(follower_id, followee_id, close_friend=bool(close))
+        close = await is_close_friend(connections, followee_id, follower_id)
+        await _stories_into_tray(follower_id, followee_id, close_friend=close)
     elif change.count_delta < 0:
         await retract_author(connections, follower_id=follower_id, author_id=followee_id)
     if demoted(before, count, threshold):

@@ -81,6 +81,15 @@ async def write_follow(
     await db.execute(_FOLLOWING_COUNT, (int(following), follower_id))
 
 
+async def is_hidden(conn: Connections, user_id: str, other_id: str) -> bool:
+    """Whether the two are blocked from each other (either way)."""
+    return bool(await conn.redis().sismember(conn.keys.blocked(user_id), other_id))
+
+
+async def is_close_friend(conn: Connections, owner_id: str, friend_id: str) -> bool:
+    return bool(await conn.redis().sismember(conn.keys.close_friends(owner_id), friend_id))
+
+
 async def read_audience(conn: Connections, author_id: str) -> Audience:
     """The author's followers, who is hidden from them, their close friends, activity."""
     k, redis = conn.keys, conn.redis()

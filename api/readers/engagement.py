@@ -1,9 +1,10 @@
-"""Engagement reads: exact counts and "did this viewer like it", Redis first.
+"""Engagement reads: exact counts, "did this viewer like it", comments and saved posts.
 
 The counters are exact in the worker's Faust tables and flushed here as absolute
 values; a post with no flushed counts yet reads as zeros. A like or unlike made
 through the API leaves a short-lived marker for its user, merged here so the user
-reads their own write even while the stream is behind.
+reads their own write even while the stream is behind. Saved lists are read from
+Redis, or from Cassandra while Redis has none, without writing the cache back.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ _COMMENTS = (
 )
 _COMMENT = "SELECT comment_id, user_id, text, created_at FROM comments_by_post WHERE post_id = ? AND comment_id = ?"
 _SAVES = "SELECT post_id, saved_at FROM saves_by_user WHERE user_id = ? LIMIT ?"
-# A user's saved list refilled from Cassandra when the cache is cold (bounded read).
-SAVED_REFILL_MAX = 10_000
+# Saves read from Cassandra for one page while a user's cached list is missing: the
+# table is ordered by post id, not time, so a page sorts them all (a bounded read).
+SAVED_FALLBACK_MAX = 10_000
 
 
 async def _viewer_like_flags(
@@ -151,20 +153,25 @@ async def read_saved(
         fields = decode_cursor(cursor, "t", "p")
         before = (int_field(fields, "t"), str_field(fields, "p"))
     key = keys.saved(user_id)
-    if not await redis.exists(key):
-        rows = await db.execute(_SAVES, (user_id, SAVED_REFILL_MAX))
-        if rows:
-            await redis.zadd(
-                key,
-                {r.post_id: to_ms(r.saved_at) if r.saved_at else 0 for r in rows},
-                nx=True,
-            )
-    top = before[0] if before is not None else "+inf"
-    # Ties on one millisecond: over-fetch and cut at the cursor's (score, id).
-    entries = await redis.zrevrangebyscore(
-        key, top, "-inf", start=0, num=limit + 51, withscores=True
-    )
-    items = sorted(((int(score), post_id) for post_id, score in entries), reverse=True)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.exists(key)
+        # Ties on one millisecond: over-fetch and cut at the cursor's (score, id).
+        pipe.zrevrangebyscore(
+            key,
+            before[0] if before is not None else "+inf",
+            "-inf",
+            start=0,
+            num=limit + 51,
+            withscores=True,
+        )
+        cached, entries = await pipe.execute()
+    if cached:
+        items = [(int(score), post_id) for post_id, score in entries]
+    else:
+        # A cold cache: answer from Cassandra; only the worker and rebuild write Redis.
+        rows = await db.execute(_SAVES, (user_id, SAVED_FALLBACK_MAX))
+        items = [(to_ms(r.saved_at) if r.saved_at else 0, r.post_id) for r in rows]
+    items.sort(reverse=True)
     if before is not None:
         items = [item for item in items if item < before]
     page, more = items[:limit], len(items) > limit

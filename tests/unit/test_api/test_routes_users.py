@@ -27,9 +27,9 @@ class FakeRedis:
     async def hmget(self, key: str, *fields: str) -> list[str | None]:
         return [self.hashes.get(key, {}).get(f) for f in fields]
 
-    async def eval(self, script: str, numkeys: int, key: str, *args: str) -> None:
-        if key not in self.hashes:
-            self.hashes[key] = dict(zip(args[::2], args[1::2], strict=True))
+    def __getattr__(self, name: str) -> Any:
+        # Reads only: a route that writes the cache fails here.
+        raise AssertionError(f"redis.{name} called on the read path")
 
 
 class FakeDb:
@@ -68,7 +68,7 @@ def auth(user: str = "viewer") -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(user, secret=SECRET, ttl_s=60)}"}
 
 
-def test_read_user_from_cassandra_then_from_cache(
+def test_read_user_missing_from_redis_reads_cassandra_and_writes_nothing(
     client: TestClient, fakes: tuple[FakeRedis, FakeDb]
 ) -> None:
     redis, db = fakes
@@ -83,10 +83,21 @@ def test_read_user_from_cassandra_then_from_cache(
         "following": 2,
         "posts": 1,
     }
-    assert "ns:user:u1" in redis.hashes
+    assert "ns:user:u1" not in redis.hashes  # `photostream rebuild` refills the cache
     second = client.get("/v1/users/u1", headers=auth())
     assert second.json() == first.json()
-    assert db.queries == 1  # the second read was served by Redis
+    assert db.queries == 2
+
+
+def test_read_user_cached_in_redis_skips_cassandra(
+    client: TestClient, fakes: tuple[FakeRedis, FakeDb]
+) -> None:
+    redis, db = fakes
+    redis.hashes["ns:user:u1"] = {"username": "ada", "display_name": "Ada", "is_private": "0"}
+    response = client.get("/v1/users/u1", headers=auth())
+    assert response.status_code == 200
+    assert response.json()["is_private"] is False
+    assert db.queries == 0
 
 
 def test_unknown_user_is_404_json(client: TestClient) -> None:

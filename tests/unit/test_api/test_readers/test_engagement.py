@@ -1,4 +1,4 @@
-"""Comment pages follow comment ids (which sort by time), oldest first."""
+"""Comment and saved-post pages: every item once, in order, and no cache writes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from api.readers.engagement import read_comments
+from api.readers.engagement import read_comments, read_saved
+from schemas.redis_keys import RedisKeys
 
 
 class FakeDb:
@@ -35,3 +36,80 @@ async def test_read_comments_pages_oldest_first_without_repeats() -> None:
         cursor = page.next_cursor
     assert seen == ids
     assert page.data[-1].created_at == int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+class SavedRedis:
+    """Saved lists as sorted sets; any write fails (the read path writes nothing)."""
+
+    def __init__(self, zsets: dict[str, dict[str, int]]) -> None:
+        self.zsets = zsets
+
+    def pipeline(self, transaction: bool = True) -> SavedPipeline:
+        return SavedPipeline(self)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"redis.{name} called on the read path")
+
+
+class SavedPipeline:
+    def __init__(self, redis: SavedRedis) -> None:
+        self.redis, self.results = redis, []  # type: ignore[var-annotated]
+
+    async def __aenter__(self) -> SavedPipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def exists(self, key: str) -> None:
+        self.results.append(int(key in self.redis.zsets))
+
+    def zrevrangebyscore(self, key: str, top: Any, bottom: Any, **kw: Any) -> None:
+        members = self.redis.zsets.get(key, {})
+        ceiling = float("inf") if top == "+inf" else int(top)
+        entries = sorted(((s, m) for m, s in members.items() if s <= ceiling), reverse=True)
+        self.results.append([(m, float(s)) for s, m in entries][: kw["num"]])
+
+    async def execute(self) -> list[Any]:
+        return self.results
+
+
+class SavesDb:
+    def __init__(self, saves: dict[str, int]) -> None:
+        # Cassandra's saves_by_user is clustered by post id, not by time.
+        self.rows = [
+            SimpleNamespace(post_id=p, saved_at=datetime.fromtimestamp(ms / 1000, UTC))
+            for p, ms in sorted(saves.items())
+        ]
+        self.queries = 0
+
+    async def execute(self, cql: str, params: tuple[Any, ...]) -> list[Any]:
+        self.queries += 1
+        return self.rows
+
+
+SAVES = {"pa": 3000, "pb": 1000, "pc": 2000, "pd": 2000, "pe": 5000}
+NEWEST_FIRST = ["pe", "pa", "pd", "pc", "pb"]
+
+
+async def _all_pages(redis: Any, db: Any) -> list[str]:
+    seen, cursor = [], None
+    while True:
+        page = await read_saved(redis, db, RedisKeys("ns"), "u1", cursor=cursor, limit=2)
+        seen += [item.post_id for item in page.data]
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+
+
+async def test_read_saved_from_redis_pages_newest_first() -> None:
+    db = SavesDb({})
+    assert await _all_pages(SavedRedis({"ns:saved:u1": dict(SAVES)}), db) == NEWEST_FIRST
+    assert db.queries == 0
+
+
+async def test_read_saved_missing_from_redis_reads_cassandra_and_writes_nothing() -> None:
+    redis, db = SavedRedis({}), SavesDb(SAVES)
+    assert await _all_pages(redis, db) == NEWEST_FIRST
+    assert redis.zsets == {}
+    assert db.queries == 3  # one bounded read per page while the cache is cold

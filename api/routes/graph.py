@@ -21,7 +21,7 @@ router = APIRouter(prefix="/users", tags=["graph"])
 
 MAX_LIMIT = 200
 
-_WRITE_ERRORS = error_responses(401, 403, 404, 422)
+_WRITE_ERRORS = error_responses(401, 403, 404, 422, 503)
 
 
 async def _check_target(

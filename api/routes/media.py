@@ -44,7 +44,7 @@ _CHUNK = 1 << 20
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadAcceptedPublic,
-    responses=error_responses(413, 415, 422),
+    responses=error_responses(401, 413, 415, 422, 503),
 )
 async def create_media(
     file: UploadFile,
@@ -95,7 +95,7 @@ async def create_media(
     return UploadAcceptedPublic(media_id=media_id, event_id=accepted.event_id)
 
 
-@router.get("/{media_id}", response_model=MediaPublic, responses=error_responses(404))
+@router.get("/{media_id}", response_model=MediaPublic, responses=error_responses(401, 404))
 async def read_media_state(
     media_id: str, redis: RedisDep, db: DbDep, keys: KeysDep, viewer: CurrentUser
 ) -> MediaPublic:

@@ -53,7 +53,7 @@ def _new_post_id(user_id: str, idempotency_key: str | None) -> str:
     "/posts",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PostAcceptedPublic,
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 async def create_post(
     body: PostBody,
@@ -90,7 +90,7 @@ async def create_post(
     "/posts/{post_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedPublic,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 503),
 )
 async def delete_post(
     post_id: str,

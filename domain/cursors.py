@@ -3,13 +3,15 @@
 A cursor is the URL-safe base64 of a small JSON object naming where the next page
 starts (``{"t": 1700000000000, "p": "p42"}``); clients pass it back unchanged.
 ``decode_cursor`` refuses anything it did not make with ``InvalidCursor``, which the
-API answers with 400 ``bad_cursor``.
+API answers with 400 ``bad_cursor``; ``int_field``/``str_field`` refuse a field of the
+wrong type the same way, so a hand-edited cursor is never a 500.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 
 import orjson
 
@@ -37,3 +39,19 @@ def decode_cursor(cursor: str, *required: str) -> dict[str, object]:
     if not isinstance(fields, dict) or any(k not in fields for k in required):
         raise InvalidCursor("malformed cursor")
     return fields
+
+
+def int_field(fields: Mapping[str, object], name: str) -> int:
+    """A non-negative integer field (an offset, epoch milliseconds) of a decoded cursor."""
+    value = fields[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidCursor("malformed cursor")
+    return value
+
+
+def str_field(fields: Mapping[str, object], name: str) -> str:
+    """A string field (an id) of a decoded cursor."""
+    value = fields[name]
+    if not isinstance(value, str):
+        raise InvalidCursor("malformed cursor")
+    return value

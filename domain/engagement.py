@@ -13,7 +13,6 @@ number of its present marks.
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -152,23 +151,6 @@ def counts_dict(vector: list[int]) -> dict[str, int]:
 def new_comment_id(now_ms: int) -> str:
     """A comment id that sorts by creation time (13 hex digits of ms + randomness)."""
     return f"{now_ms:013x}{uuid.uuid4().hex[:12]}"
-
-
-def encode_cursor(last_id: str) -> str:
-    """An opaque cursor: the last id of a page, url-safe."""
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """The id a cursor stands for; ValueError when it was not made by ``encode_cursor``."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = raw.decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("malformed cursor") from exc
-    if not value or len(value) > 256:
-        raise ValueError("malformed cursor")
-    return value
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,11 @@ every read, so a stale push can never show a hidden post.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
-
-import orjson
 
 from domain.fanout import active_cutoff_ms
 
@@ -190,23 +186,3 @@ def encode_entry(candidate: Candidate) -> str:
 def decode_entry(entry: str) -> Candidate:
     source, created, post_id = entry.split(":", 2)
     return Candidate(post_id=post_id, created_ms=int(created), source=source)
-
-
-class InvalidCursor(ValueError):
-    pass
-
-
-def encode_cursor(**fields: object) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(fields)).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, *required: str) -> dict[str, object]:
-    """An opaque cursor back to its fields, or ``InvalidCursor`` saying why."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        fields = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
-        raise InvalidCursor("malformed cursor") from exc
-    if not isinstance(fields, dict) or any(k not in fields for k in required):
-        raise InvalidCursor("malformed cursor")
-    return fields

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from cassandra import InvalidRequest
 
-from api.readers.paging import int_field, str_field
 from clients.cassandra import Db
 from domain.clock import to_ms
-from domain.cursors import decode_cursor, encode_cursor
+from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.engagement import COUNTERS, adjust_likes, merge_pending_like
 from schemas.redis_keys import RedisKeys
 from schemas.views import (

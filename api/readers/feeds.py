@@ -19,10 +19,9 @@ import redis.asyncio as aioredis
 
 from api.readers.engagement import read_stats
 from api.readers.graph import Relations
-from api.readers.paging import int_field, str_field
 from api.readers.posts import hydrate_posts
 from domain.clock import SECOND_MS
-from domain.cursors import decode_cursor, encode_cursor
+from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.errors import Expired
 from domain.feeds import (
     PULL,

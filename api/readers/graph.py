@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from api.readers.paging import str_field
 from clients.cassandra import Db
-from domain.cursors import decode_cursor, encode_cursor
+from domain.cursors import decode_cursor, encode_cursor, str_field
 from schemas.redis_keys import RedisKeys
 from schemas.views import UserPublic, UsersPage
 

@@ -15,10 +15,9 @@ import redis.asyncio as aioredis
 from api.readers.engagement import read_stats, read_viewer_likes
 from api.readers.graph import Relations, read_profiles, read_relations
 from api.readers.media import read_media_many
-from api.readers.paging import int_field, str_field
 from clients.cassandra import Db
 from domain.clock import from_ms, to_ms
-from domain.cursors import decode_cursor, encode_cursor
+from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.errors import Forbidden, NotFound
 from domain.feeds import PostFacts, visible
 from schemas.redis_keys import RedisKeys

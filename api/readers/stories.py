@@ -12,8 +12,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from api.readers.media import read_media_many
-from api.readers.paging import int_field, str_field
-from domain.cursors import decode_cursor, encode_cursor
+from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.stories import (
     TrayCandidate,
     expires_at_ms,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from api.readers.paging import int_field, str_field
 from api.readers.posts import hydrate_posts
 from clients.cassandra import Db
 from domain.clock import from_ms, to_ms
-from domain.cursors import decode_cursor, encode_cursor
+from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.trending import rank_tags, window_start_ms
 from schemas.redis_keys import RedisKeys
 from schemas.views import (

@@ -1,23 +1,47 @@
-"""Profiles: ``profile_updated`` -> Cassandra ``users`` and the Redis profile cache."""
+"""Users: profiles, and what opening the feed changes.
+
+users (by user) ──track_users──► profile_updated → Cassandra ``users`` and the Redis
+                                 profile; feed_opened → the user is active again, and
+                                 one returning after a while gets their feed rebuilt
+
+A user marked active receives pushes from then on; one who was idle past
+``inactive_after_days`` got none meanwhile, so their candidates are rebuilt from their
+followees' newest posts (the API serves that merge on read until this lands). Marking
+comes first: a post fanned out after it is pushed, one before it is in the tails.
+"""
 
 from __future__ import annotations
 
 import faust
 
-from schemas.events import EventBase, ProfileUpdated
+from domain.clock import now_ms
+from domain.feeds import is_returning
+from schemas.events import EventBase, FeedOpened, ProfileUpdated
 from sinks import connections
+from sinks.feeds import mark_active, read_last_seen, rebuild_feed
 from sinks.users import write_profile
-from streams.app import app
+from streams.app import app, settings
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.topics import users_topic
+
+
+async def _feed_opened(event: FeedOpened) -> None:
+    user = event.user_id
+    seen = (await read_last_seen(connections, [user]))[user]
+    now = now_ms()
+    await mark_active(connections, user, max(event.occurred_ms, int(seen or 0)))
+    if is_returning(seen, now, settings.inactive_after_days):
+        await rebuild_feed(connections, user)
 
 
 async def _handle(event: EventBase) -> None:
     if isinstance(event, ProfileUpdated):
         await write_profile(connections, event)
+    elif isinstance(event, FeedOpened):
+        await _feed_opened(event)
 
 
 @app.agent(users_topic)
-async def update_profiles(stream: faust.StreamT) -> None:
+async def track_users(stream: faust.StreamT) -> None:
     async for event in valid_events(stream):
         await process_or_dead_letter(event, _handle)

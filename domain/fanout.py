@@ -67,6 +67,16 @@ def is_active(last_seen_ms: float | None, *, now_ms: int, inactive_after_days: i
     )
 
 
+# A viewer's feed openings mark them active at most this often (the API sends one
+# feed_opened per interval; the index is about days, not seconds).
+ACTIVITY_MARK_INTERVAL_MS = 60_000
+
+
+def needs_activity_mark(last_seen_ms: float | None, now_ms: int) -> bool:
+    """Whether a feed opening should be sent to mark the viewer active now."""
+    return last_seen_ms is None or now_ms - last_seen_ms >= ACTIVITY_MARK_INTERVAL_MS
+
+
 def _reachable(audience: Audience) -> Iterable[str]:
     for follower in audience.followers:
         if follower == audience.author_id or follower in audience.hidden:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import orjson
 from pydantic import (
@@ -95,6 +95,13 @@ class ProfileUpdated(EventBase):
     username: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     display_name: Annotated[StrictStr, Field(max_length=128)]
     is_private: StrictBool
+
+
+class FeedOpened(EventBase):
+    """The user opened their home feed (sent by the API, at most once a minute): the
+    worker marks them active, and rebuilds the feed of one returning after a while."""
+
+    type: Literal["feed_opened"]
 
 
 # --- social graph ---------------------------------------------------------------
@@ -271,6 +278,7 @@ class MediaFailed(EventBase):
 
 EVENT_MODELS: tuple[type[EventBase], ...] = (
     ProfileUpdated,
+    FeedOpened,
     Follow,
     Unfollow,
     Block,
@@ -303,33 +311,7 @@ MODEL_BY_TYPE: dict[str, type[EventBase]] = {
 EVENT_TYPES: tuple[str, ...] = tuple(MODEL_BY_TYPE)
 
 # A tagged union so validation picks the model from ``type`` in one step.
-Event = Annotated[
-    ProfileUpdated
-    | Follow
-    | Unfollow
-    | Block
-    | Unblock
-    | CloseFriendAdded
-    | CloseFriendRemoved
-    | PostCreated
-    | PostDeleted
-    | Like
-    | Unlike
-    | Save
-    | Unsave
-    | Share
-    | CommentCreated
-    | CommentDeleted
-    | StoryCreated
-    | StoryDeleted
-    | StoryExpired
-    | StoryViewed
-    | MediaUploaded
-    | MediaProgress
-    | MediaReady
-    | MediaFailed,
-    Field(discriminator="type"),
-]
+Event = Annotated[Union[EVENT_MODELS], Field(discriminator="type")]  # noqa: UP007
 _EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
 
 

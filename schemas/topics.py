@@ -35,7 +35,12 @@ class TopicSpec:
         return str(getattr(event, self.key_field))
 
 
-USERS = TopicSpec("users", "user_id", ("profile_updated",), description="profile changes, by user")
+USERS = TopicSpec(
+    "users",
+    "user_id",
+    ("profile_updated", "feed_opened"),
+    description="profile changes and feed openings, by user",
+)
 GRAPH = TopicSpec(
     "graph",
     "target_id",

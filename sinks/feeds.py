@@ -164,7 +164,6 @@ async def read_last_seen(conn: Connections, user_ids: list[str]) -> dict[str, fl
 
 _UPSERT_SNAPSHOT = "INSERT INTO feed_candidates (user_id, candidates, updated_at) VALUES (?, ?, ?)"
 _SELECT_SNAPSHOTS = "SELECT user_id, candidates FROM feed_candidates"
-_SELECT_FOLLOWING = "SELECT followee_id FROM following WHERE user_id = ?"
 
 
 async def flush_feed_snapshots(conn: Connections, *, batch: int = 500) -> int:
@@ -198,25 +197,45 @@ async def flush_feed_snapshots(conn: Connections, *, batch: int = 500) -> int:
             return written
 
 
+async def mark_active(conn: Connections, user_id: str, now_ms: int) -> None:
+    """The user read their feed now: they get pushes again (the activity index)."""
+    await conn.redis().zadd(conn.keys.active_users(), {user_id: now_ms}, gt=True)
+
+
+async def rebuild_feed(
+    conn: Connections, user_id: str, *, saved: list[tuple[str, float]] | None = None
+) -> int:
+    """One user's candidates from their followees' newest posts (celebrities are pulled
+    at read time), merged with ``saved`` (a durable copy); returns candidates kept.
+
+    For a follower who was idle (fan-out skipped them) and for ``photostream rebuild``.
+    """
+    redis, k, cap = conn.redis(), conn.keys, conn.settings.feed_cap
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.smembers(k.following(user_id))
+        pipe.smembers(k.celebrities())
+        followees, celebrities = await pipe.execute()
+    pushed = sorted(set(followees) - set(celebrities))
+    async with redis.pipeline(transaction=False) as pipe:
+        for followee in pushed:
+            pipe.zrevrange(k.author_posts(followee), 0, cap - 1, withscores=True)
+        tails = await pipe.execute() if pushed else []
+    merged = newest([*(saved or ()), *(e for tail in tails for e in tail)], cap)
+    async with redis.pipeline(transaction=False) as pipe:
+        if merged:
+            pipe.zadd(k.feed(user_id), dict(merged))
+        pipe.zremrangebyrank(k.feed(user_id), 0, -(cap + 1))
+        pipe.sadd(k.feed_dirty(), user_id)
+        await pipe.execute()
+    return len(merged)
+
+
 async def rebuild_feeds(conn: Connections) -> int:
     """Refill every feed from its durable copy merged with the followees' newest posts."""
-
     db = await conn.db()
-    redis = conn.redis()
-    cap = conn.settings.feed_cap
-    celebrities = set(await redis.smembers(conn.keys.celebrities()))
     rebuilt = 0
     for row in await db.scan(_SELECT_SNAPSHOTS):
         saved = [(p, float(s)) for p, s in orjson.loads(row.candidates or "[]")]
-        followees = [r.followee_id for r in await db.execute(_SELECT_FOLLOWING, (row.user_id,))]
-        async with redis.pipeline(transaction=False) as pipe:
-            for followee in followees:
-                if followee not in celebrities:
-                    pipe.zrevrange(conn.keys.author_posts(followee), 0, cap - 1, withscores=True)
-            tails = await pipe.execute()
-        merged = newest([*saved, *(e for tail in tails for e in tail)], cap)
-        if merged:
-            await redis.zadd(conn.keys.feed(row.user_id), dict(merged))
-            await redis.zremrangebyrank(conn.keys.feed(row.user_id), 0, -(cap + 1))
+        await rebuild_feed(conn, row.user_id, saved=saved)
         rebuilt += 1
     return rebuilt

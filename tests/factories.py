@@ -30,6 +30,7 @@ def event_factory(event_type: str, **fields: Any) -> EventBase:
 
 SAMPLE_FIELDS: dict[str, dict[str, Any]] = {
     "profile_updated": {"username": "ada", "display_name": "Ada L.", "is_private": False},
+    "feed_opened": {},
     "follow": {"target_id": "u-target"},
     "unfollow": {"target_id": "u-target"},
     "block": {"target_id": "u-target"},

@@ -1,11 +1,13 @@
 """The home feed: candidates ∪ celebrity tails → filtered → ranked → hydrated.
 
-A first page gathers at most ``feed_cap`` pushed candidates, the newest posts of up
-to ``MAX_PULLED`` celebrity followees and the viewer's own posts in two pipelined
-round trips, ranks the newest ``feed_rank_window`` of them within the ranking budget,
-and stores the order of this scroll in a short-lived Redis list: later pages are
-slices of it, so there are no duplicates and no gaps while new posts arrive (they
-show up on the next first page). Visibility is re-checked on every page.
+A first page gathers at most ``feed_cap`` pushed candidates (for a viewer returning
+after a while, merged from the followees' tails on read), the newest posts of up to
+``MAX_PULLED`` celebrity followees and the viewer's own posts in two pipelined round
+trips, ranks the newest ``feed_rank_window`` of them within the ranking budget, and
+stores the order of this scroll in a short-lived Redis list: later pages are slices of
+it, so there are no duplicates and no gaps while new posts arrive (they show up on the
+next first page). Visibility is re-checked on every page. Marking the viewer active is
+the worker's, on the feed_opened event the route sends.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
@@ -59,44 +62,38 @@ def _candidates(entries: list[tuple[str, float]], source: str) -> list[Candidate
     return [Candidate(post_id, int(score), source) for post_id, score in entries]
 
 
-async def _rebuild(
-    redis: aioredis.Redis, keys: RedisKeys, cap: int, viewer_id: str, followees: set[str]
+async def _merged_tails(
+    redis: aioredis.Redis, keys: RedisKeys, cap: int, followees: set[str]
 ) -> list[tuple[str, float]]:
-    """A returning viewer's feed from the followees' newest posts (fan-out skipped them)."""
+    """A returning viewer's candidates, merged from the followees' newest posts on read:
+    fan-out skipped them while idle, and the worker rebuilds their stored feed once the
+    feed_opened this read sends lands (``agents.users``)."""
+    if not followees:
+        return []
     async with redis.pipeline(transaction=False) as pipe:
-        for followee in followees:
+        for followee in sorted(followees):
             pipe.zrevrange(keys.author_posts(followee), 0, cap - 1, withscores=True)
-        tails = await pipe.execute() if followees else []
-    merged = newest([e for tail in tails for e in tail], cap)
-    async with redis.pipeline(transaction=False) as pipe:
-        if merged:
-            pipe.zadd(keys.feed(viewer_id), dict(merged))
-        pipe.zremrangebyrank(keys.feed(viewer_id), 0, -(cap + 1))
-        pipe.sadd(keys.feed_dirty(), viewer_id)
-        pipe.zrevrange(keys.feed(viewer_id), 0, cap - 1, withscores=True)
-        rebuilt = (await pipe.execute())[-1]
-    return rebuilt  # type: ignore[no-any-return]
+        tails = await pipe.execute()
+    return [(post, float(ms)) for post, ms in newest([e for tail in tails for e in tail], cap)]
 
 
 async def gather_candidates(
     redis: aioredis.Redis, keys: RedisKeys, s: Settings, viewer_id: str, now_ms: int
-) -> tuple[list[Candidate], Relations]:
-    """Pushed candidates ∪ celebrity tails ∪ own posts (or recommendations), newest first."""
+) -> tuple[list[Candidate], Relations, float | None]:
+    """Pushed candidates ∪ celebrity tails ∪ own posts (or recommendations), newest
+    first; with the viewer's relations and when they last opened their feed."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zscore(keys.active_users(), viewer_id)
-        pipe.zadd(keys.active_users(), {viewer_id: now_ms})
         pipe.smembers(keys.following(viewer_id))
         pipe.smembers(keys.blocked(viewer_id))
         pipe.sinter(keys.following(viewer_id), keys.celebrities())
         pipe.zrevrange(keys.feed(viewer_id), 0, s.feed_cap - 1, withscores=True)
         pipe.zrevrange(keys.author_posts(viewer_id), 0, s.feed_pull_tail - 1, withscores=True)
         pipe.zrevrange(keys.author_pending(viewer_id), 0, s.feed_pull_tail - 1, withscores=True)
-        last_seen, _, following, blocked, celebs, pushed, own, pending = await pipe.execute()
+        last_seen, following, blocked, celebs, pushed, own, pending = await pipe.execute()
     relations = Relations(set(following), set(blocked))
     if is_returning(last_seen, now_ms, s.inactive_after_days):
-        pushed = await _rebuild(
-            redis, keys, s.feed_cap, viewer_id, relations.following - set(celebs)
-        )
+        pushed = await _merged_tails(redis, keys, s.feed_cap, relations.following - set(celebs))
     pulled_from = sorted(celebs)[:MAX_PULLED]
     async with redis.pipeline(transaction=False) as pipe:
         for celeb in pulled_from:
@@ -111,7 +108,7 @@ async def gather_candidates(
         _candidates([e for e in recommended], RECOMMENDED),
         cap=s.feed_cap + s.feed_pull_tail,
     )
-    return candidates, relations
+    return candidates, relations, last_seen
 
 
 async def rank_candidates(
@@ -198,6 +195,13 @@ async def _fill(
     return posts, consumed
 
 
+@dataclass(frozen=True)
+class FeedRead:
+    page: FeedPage
+    first_page: bool
+    last_seen_ms: float | None  # when the viewer last opened their feed (first pages)
+
+
 async def read_feed(
     redis: aioredis.Redis,
     keys: RedisKeys,
@@ -208,25 +212,29 @@ async def read_feed(
     limit: int,
     cursor: str | None,
     ranker: Ranker = DEFAULT_RANKER,
-) -> FeedPage:
+) -> FeedRead:
     """One page of the viewer's feed: a first page ranks, later pages slice its scroll.
 
-    ``InvalidCursor`` for a cursor this list did not make; ``Expired`` when the
-    scroll's fixed order is gone (past ``feed_session_ttl_s``).
+    The one thing a read writes is the scroll's fixed order: a short-lived cache of this
+    read, never state. ``InvalidCursor`` for a cursor this list did not make;
+    ``Expired`` when the scroll's order is gone (past ``feed_session_ttl_s``).
     """
     if cursor is None:
-        candidates, relations = await gather_candidates(redis, keys, settings, viewer_id, now_ms)
+        candidates, relations, last_seen = await gather_candidates(
+            redis, keys, settings, viewer_id, now_ms
+        )
         ranked = await rank_candidates(redis, keys, settings, candidates, now_ms, ranker)
         posts, consumed = await _fill(redis, keys, viewer_id, ranked, relations, limit)
         if consumed >= len(ranked):
-            return FeedPage(data=posts, next_cursor=None)
+            return FeedRead(FeedPage(data=posts, next_cursor=None), True, last_seen)
         session_id = secrets.token_hex(6)
         session = keys.feed_session(viewer_id, session_id)
         async with redis.pipeline(transaction=False) as pipe:
             pipe.rpush(session, *(encode_entry(c) for c in ranked))
             pipe.expire(session, settings.feed_session_ttl_s)
             await pipe.execute()
-        return FeedPage(data=posts, next_cursor=encode_cursor(s=session_id, o=consumed))
+        page = FeedPage(data=posts, next_cursor=encode_cursor(s=session_id, o=consumed))
+        return FeedRead(page, True, last_seen)
     fields = decode_cursor(cursor, "s", "o")
     session_id, offset = str_field(fields, "s"), int_field(fields, "o")
     session = keys.feed_session(viewer_id, session_id)
@@ -240,7 +248,8 @@ async def read_feed(
     entries = [decode_entry(e) for e in raw]
     posts, consumed = await _fill(redis, keys, viewer_id, entries, None, limit)
     next_offset = offset + consumed
-    return FeedPage(
+    page = FeedPage(
         data=posts,
         next_cursor=encode_cursor(s=session_id, o=next_offset) if next_offset < total else None,
     )
+    return FeedRead(page, False, None)

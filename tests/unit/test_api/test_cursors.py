@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import issue_token
-from api.deps import get_db, get_keys, get_redis, get_secret, get_settings_dep
+from api.deps import get_db, get_keys, get_producer, get_redis, get_secret, get_settings_dep
 from api.main import create_app
 from domain.cursors import MAX_CURSOR_LENGTH, encode_cursor
 from schemas.redis_keys import RedisKeys
@@ -57,6 +57,11 @@ class NoDb:
         raise AssertionError(f"db.{name} called before the cursor was checked")
 
 
+class NoProducer:
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"producer.{name} called before the cursor was checked")
+
+
 def _get(client: TestClient, path: str, cursor: str) -> Any:
     token = issue_token("u1", secret=SECRET, ttl_s=60)
     return client.get(path, params={"cursor": cursor}, headers={"Authorization": f"Bearer {token}"})
@@ -67,6 +72,7 @@ def client() -> TestClient:
     app = create_app(Settings(secret_key=SECRET))
     app.dependency_overrides[get_redis] = PostOnlyRedis
     app.dependency_overrides[get_db] = NoDb
+    app.dependency_overrides[get_producer] = NoProducer
     app.dependency_overrides[get_keys] = lambda: RedisKeys("ns")
     app.dependency_overrides[get_secret] = lambda: SECRET
     app.dependency_overrides[get_settings_dep] = lambda: Settings(secret_key=SECRET)

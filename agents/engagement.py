@@ -51,7 +51,7 @@ from sinks.engagement import (
     write_saves,
 )
 from streams.app import app, settings
-from streams.batching import run_batched
+from streams.batching import Batching, run_batched
 from streams.topics import engagement_sources_topic, posts_by_id_topic, posts_topic
 from tables.engagement import counters, engagement_marks, lifecycle_log, lifecycle_of, marks_log
 
@@ -131,17 +131,19 @@ async def write_effects(effects: Effects) -> None:
     )
 
 
+BATCHING = Batching(
+    apply=apply_event,
+    new_effects=Effects,
+    write_effects=write_effects,
+    changelogs=(marks_log, lifecycle_log),
+    max_events=settings.engagement_batch_max,
+    within_s=settings.engagement_batch_within_s,
+)
+
+
 @app.agent(engagement_sources_topic)
 async def count_engagement(stream: faust.StreamT) -> None:
-    await run_batched(
-        stream,
-        apply=apply_event,
-        new_effects=Effects,
-        write_effects=write_effects,
-        changelogs=(marks_log, lifecycle_log),
-        max_events=settings.engagement_batch_max,
-        within_s=settings.engagement_batch_within_s,
-    )
+    await run_batched(stream, BATCHING)
 
 
 async def recount() -> None:

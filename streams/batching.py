@@ -42,33 +42,31 @@ class Batch(Generic[E]):
     invalid: list[tuple[Any, str]] = field(default_factory=list)  # (message, reason)
 
 
+@dataclass(frozen=True)
+class Batching(Generic[E]):
+    """How an agent batches: what one event does, its effects, its tables, the sizes."""
+
+    apply: Apply[E]  # change the tables' stores, stage the effects
+    new_effects: Callable[[], E]
+    write_effects: Callable[[E], Awaitable[None]]  # idempotent sink writes
+    changelogs: Sequence[BatchedChangelog]  # the tables ``apply`` changes
+    max_events: int
+    within_s: float
+
+
 class BatchPipeline(Generic[E]):
-    def __init__(
-        self,
-        stream: faust.StreamT,
-        *,
-        apply: Apply[E],
-        new_effects: Callable[[], E],
-        write_effects: Callable[[E], Awaitable[None]],
-        changelogs: Sequence[BatchedChangelog],
-        max_events: int,
-        within_s: float,
-    ) -> None:
+    def __init__(self, stream: faust.StreamT, batching: Batching[E]) -> None:
         self.stream = stream
-        self.apply = apply
-        self.new_effects = new_effects
-        self.write_effects = write_effects
-        self.changelogs = changelogs
-        self.max_events = max_events
-        self.within_s = within_s
-        self.open: Batch[E] = Batch(new_effects())
+        self.batching = batching
+        self.open: Batch[E] = Batch(batching.new_effects())
         self._full = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
 
     async def add(self, record: Any) -> None:
         """Apply one stream event to the open batch (waits while a full batch commits)."""
-        while len(self.open.records) >= self.max_events:
+        limit = self.batching.max_events
+        while len(self.open.records) >= limit:
             self._room.clear()
             await self._room.wait()
         batch = self.open
@@ -78,20 +76,20 @@ class BatchPipeline(Generic[E]):
         except InvalidEvent as exc:
             batch.invalid.append((record.message, exc.reason))
         else:
-            self.apply(event, record.message.partition, batch.effects)
-        if len(batch.records) >= self.max_events:
+            self.batching.apply(event, record.message.partition, batch.effects)
+        if len(batch.records) >= limit:
             self._full.set()
 
     def seal(self) -> tuple[Batch[E], list[list[Record]]]:
         # No await in here: the batch and its staged records are cut at one point.
-        batch, self.open = self.open, Batch(self.new_effects())
+        batch, self.open = self.open, Batch(self.batching.new_effects())
         self._room.set()
-        return batch, [changelog.seal() for changelog in self.changelogs]
+        return batch, [changelog.seal() for changelog in self.batching.changelogs]
 
     async def run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), timeout=self.within_s)
+                await asyncio.wait_for(self._full.wait(), timeout=self.batching.within_s)
             self._full.clear()
             if self.open.records:
                 await self.commit(*self.seal())
@@ -99,8 +97,8 @@ class BatchPipeline(Generic[E]):
     async def commit(self, batch: Batch[E], staged: list[list[Record]]) -> None:
         # Effects first, then the table changes: a crash in between replays the events,
         # and the effects are idempotent; the other order could lose them.
-        await until_done("a batch's effects", self.write_effects, batch.effects)
-        for changelog, records in zip(self.changelogs, staged, strict=True):
+        await until_done("a batch's effects", self.batching.write_effects, batch.effects)
+        for changelog, records in zip(self.batching.changelogs, staged, strict=True):
             await changelog.send(records)
         for message, reason in batch.invalid:
             await until_done("dead-lettering", dead_letter, message, reason, "validate")
@@ -108,27 +106,10 @@ class BatchPipeline(Generic[E]):
             await self.stream.ack(record)
 
 
-async def run_batched(
-    stream: faust.StreamT,
-    *,
-    apply: Apply[E],
-    new_effects: Callable[[], E],
-    write_effects: Callable[[E], Awaitable[None]],
-    changelogs: Sequence[BatchedChangelog],
-    max_events: int,
-    within_s: float,
-) -> None:
+async def run_batched(stream: faust.StreamT, batching: Batching[E]) -> None:
     """An agent's whole loop over ``stream``, batched as the module docstring draws it."""
     stream.enable_acks = False  # acked by the pipeline once durable
-    pipeline = BatchPipeline(
-        stream,
-        apply=apply,
-        new_effects=new_effects,
-        write_effects=write_effects,
-        changelogs=changelogs,
-        max_events=max_events,
-        within_s=within_s,
-    )
+    pipeline = BatchPipeline(stream, batching)
     committer = asyncio.ensure_future(pipeline.run())
     try:
         async for record in stream.events():

@@ -6,6 +6,7 @@ write on a post checks that the post exists and is not deleted (404 otherwise).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import redis.asyncio as aioredis
@@ -31,7 +32,6 @@ from api.readers.engagement import (
 )
 from api.writes import publish
 from clients.cassandra import Db
-from clients.kafka import EventProducer
 from domain.clock import now_ms
 from domain.engagement import new_comment_id
 from domain.errors import Forbidden, NotFound
@@ -63,153 +63,62 @@ async def _existing_post_author(
     return author
 
 
-async def _act(
-    redis: aioredis.Redis,
-    db: Db,
-    keys: RedisKeys,
-    producer: EventProducer,
-    user: str,
-    post_id: str,
-    event_type: str,
-    idempotency_key: str | None,
-    *,
-    pending_ttl_s: int | None = None,
-) -> AcceptedPublic:
-    await _existing_post_author(redis, db, keys, post_id)
-    accepted = await publish(
-        redis,
-        keys,
-        producer,
-        event_type=event_type,
-        user_id=user,
-        idempotency_key=idempotency_key,
-        post_id=post_id,
-    )
-    if pending_ttl_s is not None:
-        # Read your own writes until the stream has applied this one.
-        await redis.set(
-            keys.like_pending(user, post_id),
-            "1" if event_type == "like" else "0",
-            ex=pending_ttl_s,
+# (method, event type, what the route does): one route each on /posts/{post_id}/<noun>.
+ACTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("POST", "like", "like", "Like a post (liking it again changes nothing)."),
+    ("DELETE", "like", "unlike", "Take back a like (a post not liked stays not liked)."),
+    ("POST", "save", "save", "Save a post to your saved list."),
+    ("DELETE", "save", "unsave", "Remove a post from your saved list."),
+    ("POST", "share", "share", "Record a share of a post (each accepted share counts once)."),
+)
+# Likes and unlikes leave a marker so their author reads their own write at once.
+_PENDING = {"like": "1", "unlike": "0"}
+
+
+def _action(event_type: str, summary: str) -> Callable[..., Awaitable[AcceptedPublic]]:
+    async def act(
+        post_id: str,
+        redis: RedisDep,
+        db: DbDep,
+        keys: KeysDep,
+        producer: ProducerDep,
+        settings: SettingsDep,
+        user: CurrentUser,
+        idempotency_key: IdempotencyKey = None,
+    ) -> AcceptedPublic:
+        await _existing_post_author(redis, db, keys, post_id)
+        accepted = await publish(
+            redis,
+            keys,
+            producer,
+            event_type=event_type,
+            user_id=user,
+            idempotency_key=idempotency_key,
+            post_id=post_id,
         )
-    return accepted
+        if event_type in _PENDING:
+            # Read your own writes until the stream has applied this one.
+            await redis.set(
+                keys.like_pending(user, post_id),
+                _PENDING[event_type],
+                ex=settings.like_pending_ttl_s,
+            )
+        return accepted
+
+    act.__name__ = f"{event_type}_post"
+    act.__doc__ = summary
+    return act
 
 
-@router.post(
-    "/posts/{post_id}/like",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=AcceptedPublic,
-    responses=_WRITE_ERRORS,
-)
-async def like_post(
-    post_id: str,
-    redis: RedisDep,
-    db: DbDep,
-    keys: KeysDep,
-    producer: ProducerDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedPublic:
-    """Like a post (liking it again changes nothing)."""
-    return await _act(
-        redis,
-        db,
-        keys,
-        producer,
-        user,
-        post_id,
-        "like",
-        idempotency_key,
-        pending_ttl_s=settings.like_pending_ttl_s,
+for _method, _noun, _event_type, _summary in ACTIONS:
+    router.add_api_route(
+        f"/posts/{{post_id}}/{_noun}",
+        _action(_event_type, _summary),
+        methods=[_method],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=AcceptedPublic,
+        responses=_WRITE_ERRORS,
     )
-
-
-@router.delete(
-    "/posts/{post_id}/like",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=AcceptedPublic,
-    responses=_WRITE_ERRORS,
-)
-async def unlike_post(
-    post_id: str,
-    redis: RedisDep,
-    db: DbDep,
-    keys: KeysDep,
-    producer: ProducerDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedPublic:
-    """Take back a like (a post not liked stays not liked)."""
-    return await _act(
-        redis,
-        db,
-        keys,
-        producer,
-        user,
-        post_id,
-        "unlike",
-        idempotency_key,
-        pending_ttl_s=settings.like_pending_ttl_s,
-    )
-
-
-@router.post(
-    "/posts/{post_id}/save",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=AcceptedPublic,
-    responses=_WRITE_ERRORS,
-)
-async def save_post(
-    post_id: str,
-    redis: RedisDep,
-    db: DbDep,
-    keys: KeysDep,
-    producer: ProducerDep,
-    user: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedPublic:
-    """Save a post to your saved list."""
-    return await _act(redis, db, keys, producer, user, post_id, "save", idempotency_key)
-
-
-@router.delete(
-    "/posts/{post_id}/save",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=AcceptedPublic,
-    responses=_WRITE_ERRORS,
-)
-async def unsave_post(
-    post_id: str,
-    redis: RedisDep,
-    db: DbDep,
-    keys: KeysDep,
-    producer: ProducerDep,
-    user: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedPublic:
-    """Remove a post from your saved list."""
-    return await _act(redis, db, keys, producer, user, post_id, "unsave", idempotency_key)
-
-
-@router.post(
-    "/posts/{post_id}/share",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=AcceptedPublic,
-    responses=_WRITE_ERRORS,
-)
-async def share_post(
-    post_id: str,
-    redis: RedisDep,
-    db: DbDep,
-    keys: KeysDep,
-    producer: ProducerDep,
-    user: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedPublic:
-    """Record a share of a post (each accepted share counts once)."""
-    return await _act(redis, db, keys, producer, user, post_id, "share", idempotency_key)
 
 
 @router.get(

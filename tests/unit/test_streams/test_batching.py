@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from schemas.events import make_event
-from streams.batching import BatchPipeline
+from streams.batching import Batching, BatchPipeline
 
 
 class FakeStream:
@@ -50,14 +50,14 @@ def _pipeline(
         log.append(f"effects {effects}")
 
     options: dict[str, Any] = {"max_events": 10, "within_s": 0.01, **overrides}
-    return BatchPipeline(
-        FakeStream(log),  # type: ignore[arg-type]
+    batching = Batching(
         apply=apply,
         new_effects=list,
         write_effects=write_effects,
         changelogs=[changelog],  # type: ignore[list-item]
         **options,
     )
+    return BatchPipeline(FakeStream(log), batching)  # type: ignore[arg-type]
 
 
 async def test_a_batch_is_acked_only_after_its_effects_and_changelog() -> None:

@@ -20,7 +20,7 @@ from settings import Settings
 logger = logging.getLogger(__name__)
 
 
-# Rows per unlogged batch; services/templates/cassandra.yaml raises the server's
+# Rows per unlogged batch; launcher/templates/cassandra.yaml raises the server's
 # batch-size and partitions-per-batch warning thresholds to match.
 UNLOGGED_BATCH_SIZE = 100
 

@@ -26,6 +26,9 @@ def _pairs(values: Mapping[str, str]) -> list[str]:
 class PostHash:
     """``ps:…:post:{post_id}``: a post's state, and its content once created."""
 
+    # What a check of a post's existence reads (HMGET): its author and its state.
+    IDENTITY = ("author_id", "state")
+
     author_id: str
     state: str  # processing | ready | failed | deleted
     created_ms: int
@@ -91,6 +94,20 @@ class MediaHash:
         return _pairs(values)
 
     @classmethod
+    def from_row(cls, row: Any) -> MediaHash:
+        """A row of the Cassandra ``media`` table as the hash the live sink leaves."""
+        return cls(
+            state=row.state or "pending",
+            kind=row.kind or "photo",
+            owner_id=row.owner_id or "",
+            variants=tuple(orjson.loads(row.variants or "[]")),
+            placeholder=row.placeholder or "",
+            reason=row.reason or "",
+            width=row.width or 0,
+            height=row.height or 0,
+        )
+
+    @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> MediaHash | None:
         if not fields:
             return None
@@ -103,6 +120,38 @@ class MediaHash:
             reason=fields.get("reason") or None,
             width=int(fields["width"]) if fields.get("width") else None,
             height=int(fields["height"]) if fields.get("height") else None,
+        )
+
+
+@dataclass(frozen=True)
+class StoryHash:
+    """``ps:…:story:{story_id}``: a live story's card (it expires with the story)."""
+
+    # What a viewer list reads (HMGET): the author and when it was posted.
+    IDENTITY = ("author_id", "created_ms")
+
+    author_id: str
+    created_ms: int
+    media_id: str
+    close_friends_only: bool
+
+    def mapping(self) -> dict[str, str]:
+        return {
+            "author_id": self.author_id,
+            "created_ms": str(self.created_ms),
+            "media_id": self.media_id,
+            "close_friends_only": "1" if self.close_friends_only else "0",
+        }
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> StoryHash | None:
+        if not fields or not fields.get("author_id") or not fields.get("created_ms"):
+            return None
+        return cls(
+            author_id=fields["author_id"],
+            created_ms=int(fields["created_ms"]),
+            media_id=fields.get("media_id", ""),
+            close_friends_only=fields.get("close_friends_only") == "1",
         )
 
 

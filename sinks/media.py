@@ -8,7 +8,6 @@ event by ``occurred_at`` wins in both stores and a replay is harmless.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import orjson
 from cassandra.query import SimpleStatement
@@ -116,20 +115,6 @@ _SCAN = (
 REBUILD_PAGE = 500
 
 
-def row_hash(row: Any) -> MediaHash:
-    """The Redis hash of one ``media`` row: what the live sink left for its state."""
-    return MediaHash(
-        state=row.state or "pending",
-        kind=row.kind or "photo",
-        owner_id=row.owner_id or "",
-        variants=tuple(orjson.loads(row.variants or "[]")),
-        placeholder=row.placeholder or "",
-        reason=row.reason or "",
-        width=row.width or 0,
-        height=row.height or 0,
-    )
-
-
 async def rebuild_media(conn: Connections) -> int:
     """Refill every media hash from Cassandra, page by page; returns how many were written."""
     db = await conn.db()
@@ -146,7 +131,7 @@ async def rebuild_media(conn: Connections) -> int:
                 HSET_IF_NEWER.queue(
                     pipe,
                     [conn.keys.media(row.media_id)],
-                    [str(updated_ms), *row_hash(row).fields()],
+                    [str(updated_ms), *MediaHash.from_row(row).fields()],
                 )
             await pipe.execute()
         written += len(rows)

@@ -22,6 +22,7 @@ from domain.clock import now_ms as now
 from domain.fanout import story_recipients
 from domain.stories import LiveStory, expires_at_ms
 from schemas.events import StoryCreated
+from schemas.redis_hashes import StoryHash
 from sinks.connections import Connections
 from sinks.graph import read_audience
 
@@ -72,15 +73,8 @@ async def write_story(conn: Connections, event: StoryCreated, now_ms: int) -> No
     )
     keys = conn.keys
     async with conn.redis().pipeline(transaction=True) as pipe:
-        pipe.hset(
-            keys.story(event.story_id),
-            mapping={
-                "author_id": event.user_id,
-                "created_ms": created_ms,
-                "media_id": event.media_id,
-                "close_friends_only": "1" if event.close_friends_only else "0",
-            },
-        )
+        card = StoryHash(event.user_id, created_ms, event.media_id, event.close_friends_only)
+        pipe.hset(keys.story(event.story_id), mapping=card.mapping())
         pipe.pexpireat(keys.story(event.story_id), expires_ms)
         pipe.zadd(keys.author_stories(event.user_id), {event.story_id: created_ms})
         pipe.pexpireat(keys.author_stories(event.user_id), expires_ms, gt=True)

@@ -18,6 +18,7 @@ from clients.cassandra import Db
 from domain.clock import to_ms
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.engagement import COUNTERS, adjust_likes, merge_pending_like
+from schemas.redis_hashes import PostHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import (
     CommentPublic,
@@ -98,7 +99,7 @@ async def read_post_author(
     redis: aioredis.Redis, db: Db, keys: RedisKeys, post_id: str
 ) -> str | None:
     """The author of a post that exists and is not deleted; None otherwise."""
-    author, state = await redis.hmget(keys.post(post_id), "author_id", "state")
+    author, state = await redis.hmget(keys.post(post_id), *PostHash.IDENTITY)
     if author:
         return None if state in (None, "", "deleted") else author  # type: ignore[no-any-return]
     try:

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from clients.cassandra import Db
 from domain.cursors import decode_cursor, encode_cursor, str_field
+from schemas.redis_hashes import ProfileHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import UserPublic, UsersPage
 
@@ -54,17 +55,18 @@ async def read_profiles(
     """Cached profiles in one round trip; an account without one shows its id as name."""
     async with redis.pipeline(transaction=False) as pipe:
         for user_id in user_ids:
-            pipe.hmget(keys.user(user_id), "username", "display_name", "is_private")
+            pipe.hgetall(keys.user(user_id))
         rows = await pipe.execute()
-    return {
-        user_id: UserPublic(
+    out = {}
+    for user_id, fields in zip(user_ids, rows, strict=True):
+        profile = ProfileHash.from_fields(fields)
+        out[user_id] = UserPublic(
             user_id=user_id,
-            username=username or user_id,
-            display_name=display_name or "",
-            is_private=private == "1",
+            username=(profile.username if profile else "") or user_id,
+            display_name=profile.display_name if profile else "",
+            is_private=bool(profile and profile.is_private),
         )
-        for user_id, (username, display_name, private) in zip(user_ids, rows, strict=True)
-    }
+    return out
 
 
 async def read_follows(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import orjson
 import redis.asyncio as aioredis
 
 from clients.cassandra import Db
+from schemas.redis_hashes import MediaHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import MediaPublic, VariantPublic
 
@@ -20,7 +20,7 @@ def file_url(object_key: str) -> str:
     return f"{FILES_PREFIX}/{object_key}"
 
 
-def _public(media_id: str, fields: dict[str, str]) -> MediaPublic:
+def _public(media_id: str, media: MediaHash) -> MediaPublic:
     variants = [
         VariantPublic(
             name=v["name"],
@@ -29,17 +29,17 @@ def _public(media_id: str, fields: dict[str, str]) -> MediaPublic:
             width=v.get("width"),
             height=v.get("height"),
         )
-        for v in orjson.loads(fields.get("variants") or "[]")
+        for v in media.variants or ()
     ]
     return MediaPublic(
         media_id=media_id,
-        kind=fields.get("kind") or "photo",
-        state=fields.get("state") or "pending",
+        kind=media.kind or "photo",
+        state=media.state or "pending",
         variants=variants,
-        placeholder=fields.get("placeholder") or None,
-        reason=fields.get("reason") or None,
-        width=int(fields["width"]) if fields.get("width") else None,
-        height=int(fields["height"]) if fields.get("height") else None,
+        placeholder=media.placeholder,
+        reason=media.reason,
+        width=media.width,
+        height=media.height,
     )
 
 
@@ -51,31 +51,19 @@ async def read_media_many(
         for media_id in media_ids:
             pipe.hgetall(keys.media(media_id))
         rows = await pipe.execute()
-    return {
-        m: (row.get("owner_id", ""), _public(m, row))
-        for m, row in zip(media_ids, rows, strict=True)
-        if row
-    }
+    found = {m: MediaHash.from_fields(row) for m, row in zip(media_ids, rows, strict=True)}
+    return {m: (h.owner_id or "", _public(m, h)) for m, h in found.items() if h is not None}
 
 
 async def read_media(
     redis: aioredis.Redis, db: Db, keys: RedisKeys, media_id: str
 ) -> tuple[str, MediaPublic] | None:
     """(owner_id, media) or None when no such upload exists."""
-    cached = await redis.hgetall(keys.media(media_id))
-    if cached:
-        return cached.get("owner_id", ""), _public(media_id, cached)
+    cached = MediaHash.from_fields(await redis.hgetall(keys.media(media_id)))
+    if cached is not None:
+        return cached.owner_id or "", _public(media_id, cached)
     rows = await db.execute(_SELECT, (media_id,))
     if not rows:
         return None
-    row = rows[0]
-    fields = {
-        "kind": row.kind or "photo",
-        "state": row.state or "pending",
-        "variants": row.variants or "[]",
-        "placeholder": row.placeholder or "",
-        "reason": row.reason or "",
-        "width": str(row.width or ""),
-        "height": str(row.height or ""),
-    }
-    return row.owner_id or "", _public(media_id, fields)
+    media = MediaHash.from_row(rows[0])
+    return media.owner_id or "", _public(media_id, media)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import orjson
 import redis.asyncio as aioredis
 
 from api.readers.engagement import read_stats, read_viewer_likes
@@ -20,6 +19,7 @@ from domain.clock import from_ms, to_ms
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.errors import Forbidden, NotFound
 from domain.feeds import PostFacts, visible
+from schemas.redis_hashes import PostHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import MediaPublic, PostPublic, PostsPage, PostStatsPublic
 
@@ -61,12 +61,12 @@ async def hydrate_posts(
         relations = Relations(set(rows[-2]), set(rows[-1]))
         rows = rows[:-2]
     # Cheap filters first so profiles, media and counts are read only for survivors.
-    kept: list[tuple[str, dict[str, str]]] = []
-    for post_id, row in zip(post_ids, rows, strict=True):
-        author = row.get("author_id") if row else None
-        if not author or row.get("state") in (None, "", "deleted"):
+    kept: list[tuple[str, PostHash]] = []
+    for post_id, fields in zip(post_ids, rows, strict=True):
+        post = PostHash.from_fields(fields)
+        if post is None or post.state in ("", "deleted"):
             continue
-        facts = PostFacts(author, row["state"], author_private=False)
+        facts = PostFacts(post.author_id, post.state, author_private=False)
         if visible(
             facts,
             viewer_id=viewer_id,
@@ -74,13 +74,12 @@ async def hydrate_posts(
             blocked=relations.blocked,
             require_following=require_following,
         ):
-            kept.append((post_id, row))
+            kept.append((post_id, post))
     if not kept:
         return []
     ids = [post_id for post_id, _ in kept]
-    authors = list(dict.fromkeys(row["author_id"] for _, row in kept))
-    refs = {post_id: orjson.loads(row.get("media") or "[]") for post_id, row in kept}
-    media_ids = [ref["media_id"] for post_refs in refs.values() for ref in post_refs]
+    authors = list(dict.fromkeys(post.author_id for _, post in kept))
+    media_ids = [ref["media_id"] for _, post in kept for ref in post.media or ()]
     # One connection per request, used in turn: gathering these would hold four pool
     # connections per request and exhaust the pool under load.
     profiles = await read_profiles(redis, keys, authors)
@@ -88,9 +87,9 @@ async def hydrate_posts(
     stats = await read_stats(redis, keys, ids)
     liked = await read_viewer_likes(redis, keys, viewer_id, ids)
     out = []
-    for post_id, row in kept:
-        author = profiles[row["author_id"]]
-        facts = PostFacts(author.user_id, row["state"], author_private=author.is_private)
+    for post_id, post in kept:
+        author = profiles[post.author_id]
+        facts = PostFacts(author.user_id, post.state, author_private=author.is_private)
         if not visible(
             facts,
             viewer_id=viewer_id,
@@ -103,18 +102,18 @@ async def hydrate_posts(
             PostPublic(
                 post_id=post_id,
                 author=author,
-                caption=row.get("caption", ""),
+                caption=post.caption or "",
                 media=[
                     media[ref["media_id"]][1]
                     if ref["media_id"] in media
                     else MediaPublic(
                         media_id=ref["media_id"], kind=ref.get("kind", "photo"), state="pending"
                     )
-                    for ref in refs[post_id]
+                    for ref in post.media or ()
                 ],
-                state=row["state"],
-                reason=row.get("reason") or None,
-                created_at=int(row.get("created_at") or 0),
+                state=post.state,
+                reason=post.reason,
+                created_at=post.created_ms,
                 stats=stats.get(post_id) or PostStatsPublic(),
                 viewer_has_liked=post_id in liked,
                 source=sources.get(post_id) if sources else None,

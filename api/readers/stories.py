@@ -21,6 +21,7 @@ from domain.stories import (
     may_see,
     order_tray,
 )
+from schemas.redis_hashes import StoryHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import (
     MediaPublic,
@@ -101,11 +102,11 @@ async def _visible(
         pipe.hget(keys.stories_seen(viewer_id), author_id)
         *cards, close_friend, blocked, seen_up_to = await pipe.execute()
     visible = []
-    for story_id, card in zip(story_ids, cards, strict=True):
-        if not card or card.get("author_id") != author_id:
+    for story_id, fields in zip(story_ids, cards, strict=True):
+        card = StoryHash.from_fields(fields)
+        if card is None or card.author_id != author_id:
             continue  # deleted (or expired) meanwhile
-        created_ms = int(card["created_ms"])
-        close_only = card.get("close_friends_only") == "1"
+        created_ms, close_only = card.created_ms, card.close_friends_only
         if not is_live(created_ms, now) or not may_see(
             viewer_id=viewer_id,
             author_id=author_id,
@@ -114,7 +115,7 @@ async def _visible(
             blocked=bool(blocked),
         ):
             continue
-        visible.append((story_id, created_ms, close_only, card.get("media_id", "")))
+        visible.append((story_id, created_ms, close_only, card.media_id))
     media = await read_media_many(redis, keys, [m for *_, m in visible if m])
     return [
         StoryPublic(
@@ -176,7 +177,7 @@ async def read_viewers(
         fields = decode_cursor(cursor, "t", "u")
         after = (int_field(fields, "t"), str_field(fields, "u"))
         max_score = str(after[0])
-    card = await redis.hmget(keys.story(story_id), "author_id", "created_ms")
+    card = await redis.hmget(keys.story(story_id), *StoryHash.IDENTITY)
     author_id, created = card
     if author_id != viewer_id or created is None or not is_live(int(created), now):
         return None

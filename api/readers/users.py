@@ -9,6 +9,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from clients.cassandra import Db
+from schemas.redis_hashes import ProfileHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import UserPublic
 
@@ -18,13 +19,13 @@ _SELECT = "SELECT username, display_name, is_private FROM users WHERE user_id = 
 async def get_user(
     redis: aioredis.Redis, db: Db, keys: RedisKeys, user_id: str
 ) -> UserPublic | None:
-    cached = await redis.hgetall(keys.user(user_id))
-    if cached:
+    cached = ProfileHash.from_fields(await redis.hgetall(keys.user(user_id)))
+    if cached is not None:
         return UserPublic(
             user_id=user_id,
-            username=cached.get("username", ""),
-            display_name=cached.get("display_name", ""),
-            is_private=cached.get("is_private") == "1",
+            username=cached.username,
+            display_name=cached.display_name,
+            is_private=cached.is_private,
         )
     rows = await db.execute(_SELECT, (user_id,))
     if not rows:

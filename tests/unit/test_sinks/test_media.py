@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import orjson
 
 from schemas.events import make_event
-from sinks.media import media_hash, row_hash
+from schemas.redis_hashes import MediaHash
+from sinks.media import media_hash
 
 VARIANT = {"name": "w320", "object_key": "variants/m1/w320.jpg", "content_type": "image/jpeg"}
 
@@ -26,7 +27,7 @@ def media_fields(event: object) -> dict[str, str] | None:
 
 
 def row_fields(row: object) -> dict[str, str]:
-    pairs = row_hash(row).fields()
+    pairs = MediaHash.from_row(row).fields()
     return dict(zip(pairs[::2], pairs[1::2], strict=True))
 
 

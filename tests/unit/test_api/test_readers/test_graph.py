@@ -29,11 +29,11 @@ class FakePipeline:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    def hmget(self, key: str, *fields: str) -> None:
+    def hgetall(self, key: str) -> None:
         self.calls += 1
 
-    async def execute(self) -> list[list[None]]:
-        return [[None, None, None]] * self.calls
+    async def execute(self) -> list[dict[str, str]]:
+        return [{}] * self.calls  # no cached profile: the id stands in for the name
 
 
 class FakeRedis:

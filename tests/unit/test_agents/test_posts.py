@@ -1,0 +1,173 @@
+"""track_posts and forward_media_results without a broker: a post waits for its media,
+then reaches its author's active followers; a deletion retracts it everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from agents.posts import forward_media_results, track_posts
+from domain.posts import DELETED, FAILED, PROCESSING, READY
+from schemas.events import EventBase
+from settings import get_settings
+from tables.posts import media_outcomes, media_waiters, post_counts, post_records
+from tests.factories import event_factory
+
+THRESHOLD = get_settings().celebrity_threshold
+
+
+def post_created(
+    post_id: str = "p1", *, author: str = "a1", media: tuple[str, ...] = ()
+) -> EventBase:
+    return event_factory(
+        "post_created",
+        user_id=author,
+        post_id=post_id,
+        caption="a caption",
+        media=[{"media_id": m, "kind": "photo"} for m in media],
+    )
+
+
+def post_deleted(post_id: str = "p1", *, author: str = "a1") -> EventBase:
+    return event_factory("post_deleted", user_id=author, post_id=post_id)
+
+
+def media_ready(media_id: str, *, owner: str = "a1") -> EventBase:
+    return event_factory("media_ready", user_id=owner, media_id=media_id)
+
+
+def media_failed(media_id: str, *, owner: str = "a1") -> EventBase:
+    return event_factory("media_failed", user_id=owner, media_id=media_id, reason="bomb: too big")
+
+
+@pytest.fixture
+async def posts(harness: Any) -> AsyncIterator[Any]:
+    harness.sinks.followers["a1"] = ["f1", "f2"]
+    async with track_posts.test_context() as agent:
+
+        async def put(event: EventBase) -> EventBase:
+            await harness.feed(agent, event, key=event.user_id)  # both inputs keyed by author
+            return event
+
+        yield put
+
+
+async def test_post_without_media_pushed_to_active_followers_at_once(
+    posts: Any, sinks: Any
+) -> None:
+    sinks.idle.add("f2")
+    created = await posts(post_created())
+    assert sinks.named("push_post") == [
+        {"post_id": "p1", "created_ms": created.occurred_ms, "recipients": ("f1",)}
+    ]
+    assert post_records["p1"]["state"] == READY
+    assert post_counts["a1"] == 1
+
+
+async def test_post_followers_hidden_or_muted_receive_nothing(posts: Any, sinks: Any) -> None:
+    sinks.followers["a1"] = ["f1", "f2", "f3"]
+    sinks.blocks.add(frozenset(("f2", "a1")))
+    sinks.muted.add(("f3", "a1"))
+    await posts(post_created())
+    assert sinks.named("push_post")[0]["recipients"] == ("f1",)
+
+
+async def test_post_with_media_waits_then_spread_once_media_ready(posts: Any, sinks: Any) -> None:
+    await posts(post_created(media=("m1", "m2")))
+    assert sinks.named("write_post")[0]["record"]["state"] == PROCESSING
+    assert sinks.named("push_post") == []
+    assert media_waiters["m1"] == ["p1"] and media_waiters["m2"] == ["p1"]
+    await posts(media_ready("m1"))
+    assert sinks.named("push_post") == []  # m2 still processing
+    await posts(media_ready("m2"))
+    assert [p["recipients"] for p in sinks.named("push_post")] == [("f1", "f2")]
+    assert post_records["p1"]["state"] == READY
+    assert "m2" not in media_waiters
+
+
+async def test_post_with_failed_media_fails_without_push(posts: Any, sinks: Any) -> None:
+    await posts(post_created(media=("m1",)))
+    await posts(media_failed("m1"))
+    record = sinks.named("write_post")[-1]["record"]
+    assert record["state"] == FAILED
+    assert record["reason"] == "media m1 failed: bomb: too big"
+    assert sinks.named("push_post") == []
+    assert media_outcomes["m1"] == {"state": "failed", "reason": "bomb: too big"}
+
+
+async def test_post_media_ready_first_post_ready_at_once(posts: Any, sinks: Any) -> None:
+    await posts(media_ready("m1"))
+    assert sinks.writes() == []  # nobody waits for m1 yet
+    await posts(post_created(media=("m1",)))
+    assert post_records["p1"]["state"] == READY
+    assert len(sinks.named("push_post")) == 1
+
+
+async def test_post_duplicate_created_counts_once(posts: Any) -> None:
+    created = post_created()
+    await posts(created)
+    await posts(created)
+    assert post_counts["a1"] == 1
+
+
+async def test_post_stale_write_skips_fan_out(posts: Any, sinks: Any) -> None:
+    sinks.fresh = False  # a newer state of the post is already in Redis
+    await posts(post_created())
+    assert sinks.named("push_post") == []
+
+
+async def test_post_of_celebrity_pushed_to_nobody(posts: Any, sinks: Any) -> None:
+    sinks.followers["a1"] = [f"f{n}" for n in range(THRESHOLD)]
+    await posts(post_created())
+    assert sinks.named("push_post")[0]["recipients"] == ()
+
+
+async def test_post_deleted_retracted_from_followers_and_uncounted(posts: Any, sinks: Any) -> None:
+    await posts(post_created())
+    await posts(post_deleted())
+    assert sinks.named("retract_post") == [{"post_id": "p1", "followers": ("f1", "f2")}]
+    assert post_records["p1"]["state"] == DELETED
+    assert post_counts["a1"] == 0
+
+
+async def test_post_deleted_by_another_user_changes_nothing(posts: Any, sinks: Any) -> None:
+    await posts(post_created())
+    await posts(post_deleted(author="intruder"))
+    assert post_records["p1"]["state"] == READY
+    assert sinks.named("retract_post") == []
+
+
+async def test_post_deleted_before_created_never_pushed(posts: Any, sinks: Any) -> None:
+    await posts(post_deleted())
+    await posts(post_created())
+    assert sinks.named("push_post") == []
+    assert post_records["p1"]["state"] == DELETED
+    assert post_counts["a1"] == 0
+
+
+@pytest.fixture
+async def forwarder(harness: Any) -> AsyncIterator[Any]:
+    async with forward_media_results.test_context() as agent:
+
+        async def put(event: EventBase) -> None:
+            await harness.feed(agent, event, key=event.media_id, handled=False)  # type: ignore[attr-defined]
+
+        yield put
+
+
+async def test_media_result_forwarded_rekeyed_by_owner(forwarder: Any, sent: Any) -> None:
+    ready, failed = media_ready("m1", owner="a1"), media_failed("m2", owner="a2")
+    await forwarder(ready)
+    await forwarder(failed)
+    assert [(m.topic, m.key, m.value) for m in sent.messages] == [
+        ("media-by-owner", b"a1", ready.to_json()),
+        ("media-by-owner", b"a2", failed.to_json()),
+    ]
+
+
+async def test_media_upload_and_progress_not_forwarded(forwarder: Any, sent: Any) -> None:
+    await forwarder(event_factory("media_uploaded", user_id="a1"))
+    await forwarder(event_factory("media_progress", user_id="a1"))
+    assert sent.messages == []

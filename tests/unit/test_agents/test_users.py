@@ -1,0 +1,68 @@
+"""track_users without a broker: profiles, and a user opening their feed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from agents.users import track_users
+from domain.clock import DAY_MS, now_ms
+from schemas.events import EventBase, make_event
+from settings import get_settings
+from tests.factories import event_factory
+
+INACTIVE_AFTER_DAYS = get_settings().inactive_after_days
+
+
+def feed_opened(user_id: str = "u1") -> EventBase:
+    return make_event("feed_opened", user_id=user_id)
+
+
+@pytest.fixture
+async def users(harness: Any) -> AsyncIterator[Any]:
+    async with track_users.test_context() as agent:
+
+        async def put(event: EventBase | bytes, *, key: str = "u1", handled: bool = True) -> None:
+            await harness.feed(agent, event, key=key, handled=handled)
+
+        yield put
+
+
+async def test_profile_updated_written_as_received(users: Any, sinks: Any) -> None:
+    profile = event_factory("profile_updated", user_id="u1", username="ada")
+    await users(profile)
+    assert sinks.args("write_profile") == [(profile,)]
+
+
+async def test_profile_invalid_dead_lettered_with_field(users: Any, sinks: Any, sent: Any) -> None:
+    await users(b'{"type": "profile_updated", "user_id": "u1"}', handled=False)
+    assert sinks.writes() == []
+    (letter,) = [m.letter for m in sent.to("dlq")]
+    assert letter.stage == "validate" and "field 'username'" in letter.reason
+    assert letter.source_topic.endswith(".users")
+    assert sent.to("dlq")[0].key == b"u1"
+
+
+async def test_feed_opened_active_user_marked_without_rebuild(users: Any, sinks: Any) -> None:
+    opened = feed_opened()
+    await users(opened)
+    (args,) = sinks.args("mark_active")
+    assert args[0] == "u1" and args[1] >= opened.occurred_ms
+    assert sinks.args("rebuild_feed") == []
+
+
+async def test_feed_opened_after_long_idle_rebuilds_feed(users: Any, sinks: Any) -> None:
+    sinks.seen_ms["u1"] = float(now_ms() - (INACTIVE_AFTER_DAYS + 1) * DAY_MS)
+    await users(feed_opened())
+    assert sinks.writes() == ["mark_active", "rebuild_feed"]  # marked first: pushes resume
+    assert sinks.args("rebuild_feed") == [("u1",)]
+
+
+async def test_feed_opened_first_time_rebuilds_feed(users: Any, sinks: Any) -> None:
+    sinks.idle.add("u1")
+    opened = feed_opened()
+    await users(opened)
+    assert sinks.args("mark_active") == [("u1", opened.occurred_ms)]
+    assert sinks.args("rebuild_feed") == [("u1",)]

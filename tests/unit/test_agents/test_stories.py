@@ -1,0 +1,199 @@
+"""fan_out_stories, record_story_views and their timers without a broker: trays, removals,
+the expiry sweeper and idempotent view receipts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from agents import stories as agent_module
+from agents.stories import (
+    expiry_event_id,
+    fan_out_stories,
+    flush_receipts,
+    record_story_views,
+    sweep_stories,
+)
+from domain.stories import LiveStory
+from schemas.events import EventBase
+from tables.stories import author_stories, story_first_views, story_view_counts
+from tests.factories import event_factory
+
+
+def ago(**delta: float) -> datetime:
+    return datetime.now(UTC) - timedelta(**delta)
+
+
+def story_created(story_id: str, *, at: datetime | None = None, close: bool = False) -> EventBase:
+    return event_factory(
+        "story_created",
+        user_id="a1",
+        story_id=story_id,
+        close_friends_only=close,
+        occurred_at=at or ago(minutes=5),
+    )
+
+
+def story_removed(kind: str, story_id: str) -> EventBase:
+    return event_factory(kind, user_id="a1", story_id=story_id)
+
+
+def story_viewed(viewer: str, story_id: str = "s1", *, owner: str = "a1") -> EventBase:
+    return event_factory("story_viewed", user_id=viewer, story_id=story_id, owner_id=owner)
+
+
+@pytest.fixture
+async def stories(harness: Any) -> AsyncIterator[Any]:
+    harness.sinks.followers["a1"] = ["f1", "f2", "f3"]
+    async with fan_out_stories.test_context() as agent:
+
+        async def put(event: EventBase) -> EventBase:
+            await harness.feed(agent, event, key=event.user_id)  # keyed by author
+            return event
+
+        yield put
+
+
+@pytest.fixture
+async def views(harness: Any) -> AsyncIterator[Any]:
+    async with record_story_views.test_context() as agent:
+
+        async def put(event: EventBase) -> EventBase:
+            await harness.feed(agent, event, key=event.story_id)  # type: ignore[attr-defined]
+            return event
+
+        yield put
+
+
+def rows(author: str) -> list[LiveStory]:
+    return [LiveStory.from_row(r) for r in author_stories[author]]
+
+
+async def test_story_created_stored_and_pushed_to_reachable_followers(
+    stories: Any, sinks: Any
+) -> None:
+    sinks.blocks.add(frozenset(("f3", "a1")))
+    created = await stories(story_created("s1"))
+    assert [args[0].story_id for args in sinks.args("write_story")] == ["s1"]
+    assert sinks.named("push_story") == [
+        {"author_id": "a1", "created_ms": created.occurred_ms, "recipients": ("f1", "f2")}
+    ]
+    assert rows("a1") == [LiveStory("s1", created.occurred_ms, False)]
+
+
+async def test_story_close_friends_only_reaches_close_friends_only(
+    stories: Any, sinks: Any
+) -> None:
+    sinks.close_friends.add(("a1", "f2"))
+    await stories(story_created("s1", close=True))
+    assert sinks.named("push_story")[0]["recipients"] == ("f2",)
+
+
+async def test_story_created_already_expired_kept_for_sweeper_not_shown(
+    stories: Any, sinks: Any
+) -> None:
+    await stories(story_created("s1", at=ago(hours=25)))
+    assert sinks.writes() == []
+    assert [s.story_id for s in rows("a1")] == ["s1"]
+
+
+async def test_story_deleted_rescores_trays_with_newest_left(stories: Any, sinks: Any) -> None:
+    sinks.close_friends.add(("a1", "f1"))
+    first = await stories(story_created("s1", at=ago(minutes=30)))
+    close = await stories(story_created("s2", at=ago(minutes=20), close=True))
+    await stories(story_created("s3", at=ago(minutes=10)))
+    deleted = await stories(story_removed("story_deleted", "s3"))
+    (removal,) = sinks.named("remove_story")
+    assert removal["story"].story_id == "s3"
+    assert removal["event_micros"] == int(deleted.occurred_at.timestamp() * 1_000_000)
+    assert sinks.named("rescore_trays") == [
+        {
+            "author_id": "a1",
+            # f1 is a close friend: scored by the close-friends story; the others by s1.
+            "scores": {"f1": close.occurred_ms, "f2": first.occurred_ms, "f3": first.occurred_ms},
+        }
+    ]
+    assert [s.story_id for s in rows("a1")] == ["s1", "s2"]
+
+
+async def test_story_deleted_last_takes_author_out_of_trays(stories: Any, sinks: Any) -> None:
+    await stories(story_created("s1"))
+    await stories(story_removed("story_deleted", "s1"))
+    assert sinks.named("rescore_trays")[0]["scores"] == {"f1": None, "f2": None, "f3": None}
+    assert author_stories["a1"] == []
+
+
+async def test_story_expired_removes_story(stories: Any, sinks: Any) -> None:
+    await stories(story_created("s1", at=ago(hours=25)))
+    await stories(story_removed("story_expired", "s1"))
+    assert [r["story"].story_id for r in sinks.named("remove_story")] == ["s1"]
+    assert author_stories["a1"] == []
+
+
+async def test_story_expired_duplicate_changes_nothing(stories: Any, sinks: Any) -> None:
+    await stories(story_created("s1", at=ago(hours=25)))
+    expired = story_removed("story_expired", "s1")
+    await stories(expired)
+    await stories(expired)
+    assert len(sinks.named("remove_story")) == 1
+    assert len(sinks.named("rescore_trays")) == 1
+
+
+async def test_story_removed_of_unknown_story_changes_nothing(stories: Any, sinks: Any) -> None:
+    await stories(story_removed("story_deleted", "nope"))
+    assert sinks.writes() == []
+
+
+async def test_sweep_expired_story_sends_story_expired_once(stories: Any, sent: Any) -> None:
+    await stories(story_created("old", at=ago(hours=25)))
+    await stories(story_created("new"))
+    assert await sweep_stories() == 1
+    assert await sweep_stories() == 0  # already sent, not yet removed
+    (message,) = sent.to("stories")
+    assert message.key == b"a1"
+    expired = message.event
+    assert expired.type == "story_expired"
+    assert expired.event_id == expiry_event_id("old")
+    assert expired.story_id == "old"  # type: ignore[attr-defined]
+
+
+async def test_story_view_second_view_counts_once(views: Any, sinks: Any) -> None:
+    first = await views(story_viewed("v1"))
+    await views(story_viewed("v1"))
+    assert story_view_counts["s1"] == 1
+    assert story_first_views[("s1", "v1")] == first.occurred_ms
+    seen = {"viewer_id": "v1", "story_id": "s1", "author_id": "a1"}
+    assert sinks.named("write_seen") == [seen, seen]  # the seen mark moves every time
+
+
+async def test_story_view_by_owner_is_not_a_receipt(views: Any, sinks: Any) -> None:
+    await views(story_viewed("a1", owner="a1"))
+    assert story_view_counts["s1"] == 0
+    assert sinks.writes() == []
+
+
+async def test_flush_receipts_writes_first_views_and_exact_counts_once(
+    views: Any, sinks: Any
+) -> None:
+    one = await views(story_viewed("v1"))
+    two = await views(story_viewed("v2"))
+    await views(story_viewed("v1"))
+    await flush_receipts()
+    await flush_receipts()  # nothing new: nothing written
+    assert sinks.args("write_receipts") == [
+        ({"s1": {"v1": one.occurred_ms, "v2": two.occurred_ms}}, {"s1": 2})
+    ]
+
+
+async def test_flush_receipts_failed_write_keeps_receipts_pending(views: Any, sinks: Any) -> None:
+    await views(story_viewed("v1"))
+    sinks.failures["write_receipts"] = ConnectionError("redis down")
+    with pytest.raises(ConnectionError):
+        await flush_receipts()
+    del sinks.failures["write_receipts"]
+    await flush_receipts()
+    assert sinks.args("write_receipts")[-1][1] == {"s1": 1}
+    assert not agent_module._dirty_counts

@@ -63,7 +63,8 @@ async def _route(event: EventBase) -> None:
 
 @app.agent(posts_topic)
 async def route_hashtags(stream: faust.StreamT) -> None:
-    async for event in valid_events(stream):
+    # The posts agent dead-letters what does not decode.
+    async for event in valid_events(stream, dead_letters=False):
         await process_or_dead_letter(event, _route)
 
 

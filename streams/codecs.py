@@ -45,13 +45,20 @@ async def dead_letter(message: Any, reason: str, stage: str) -> None:
     await dlq_topic.send(key=message.key, value=letter.to_json())
 
 
-async def valid_events(stream: faust.StreamT) -> AsyncIterator[EventBase]:
-    """Yield each message of ``stream`` as a validated event; dead-letter the rest."""
+async def valid_events(
+    stream: faust.StreamT, *, dead_letters: bool = True
+) -> AsyncIterator[EventBase]:
+    """Yield each message of ``stream`` as a validated event; dead-letter the rest.
+
+    A second agent on the same topic passes ``dead_letters=False``: one letter per bad
+    message, sent by the topic's owner.
+    """
     async for event in stream.events():
         try:
             yield decode_event(event.value)
         except InvalidEvent as exc:
-            await dead_letter(event.message, exc.reason, "validate")
+            if dead_letters:
+                await dead_letter(event.message, exc.reason, "validate")
 
 
 async def process_or_dead_letter(

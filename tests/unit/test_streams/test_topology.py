@@ -76,7 +76,7 @@ DATAFLOW: dict[str, Flow] = {
     "agents.engagement.count_engagement":  Flow("engagement posts-by-id", "",               "engagement_marks post_lifecycle",                       DLQ),
     "agents.stories.fan_out_stories":      Flow("stories",                "",               "author_stories",                                        DLQ),
     "agents.stories.record_story_views":   Flow("story-views",            "",               "story_first_views story_view_counts",                   DLQ),
-    "agents.trending.route_hashtags":      Flow("posts",                  "hashtags",       "post_hashtags",                                         DLQ),
+    "agents.trending.route_hashtags":      Flow("posts",                  "hashtags",       "post_hashtags",                                         SKIP),
     "agents.trending.count_hashtags":      Flow("hashtags",               "",               "tag_user_uses",                                         DLQ),
     "agents.media.project_media":          Flow("media",                  "",               "",                                                      DLQ),
     "agents.media.process_photos":         Flow("media",                  "media",          "",                                                      SKIP),

@@ -82,9 +82,17 @@ def run_worker(settings: Settings, loglevel: str) -> None:
     import faust
 
     import agents  # noqa: F401  (registers every agent with the app)
+    from clients.kafka import ensure_named_topics
     from streams import health
-    from streams.app import app
+    from streams.app import app, changelog_topics
 
+    try:
+        created = ensure_named_topics(settings, changelog_topics())
+    except Exception as exc:
+        click.echo(f"error: cannot prepare changelog topics: {exc}", err=True)
+        sys.exit(1)
+    if created:
+        logger.info("created changelog topics: %s", ", ".join(created))
     monitor = health.install(
         app, namespace=settings.namespace, stall_timeout_s=settings.recovery_stall_timeout_s
     )

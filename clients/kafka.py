@@ -160,19 +160,32 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) 
     An existing topic with a different partition count is an error: co-partitioned
     joins would silently break.
     """
+    return ensure_named_topics(
+        settings,
+        {
+            spec.name(settings.namespace): (spec.partitions, spec.configs)
+            for spec in (specs or all_topics())
+        },
+    )
+
+
+def ensure_named_topics(
+    settings: Settings, wanted: Mapping[str, tuple[int, Mapping[str, str]]]
+) -> list[str]:
+    """``ensure_topics`` for topics named outside the registry (the tables' changelogs):
+    name -> (partitions, configs)."""
     client = admin(settings)
-    wanted = {spec.name(settings.namespace): spec for spec in (specs or all_topics())}
     metadata = client.list_topics(timeout=10)
-    for name, spec in wanted.items():
+    for name, (partitions, _) in wanted.items():
         existing = metadata.topics.get(name)
         if (
             existing is not None
             and existing.error is None
-            and len(existing.partitions) != spec.partitions
+            and len(existing.partitions) != partitions
         ):
             raise RuntimeError(
                 f"topic {name} has {len(existing.partitions)} partitions, the registry says "
-                f"{spec.partitions}; recreate it or use another PHOTOSTREAM_NAMESPACE"
+                f"{partitions}; recreate it or use another PHOTOSTREAM_NAMESPACE"
             )
     missing = [name for name in wanted if name not in metadata.topics]
     if not missing:
@@ -181,9 +194,9 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) 
         [
             NewTopic(
                 name,
-                num_partitions=wanted[name].partitions,
+                num_partitions=wanted[name][0],
                 replication_factor=settings.topic_replication_factor,
-                config=wanted[name].configs,
+                config=dict(wanted[name][1]),
             )
             for name in missing
         ]

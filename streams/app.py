@@ -74,3 +74,17 @@ async def hold_streams_until_seeked(sender: faust.App, **_: object) -> None:
     they wait for the resume instead, and Faust's own resume lets them through.
     """
     sender.flow_control.suspend()
+
+
+def changelog_topics() -> dict[str, tuple[int, dict[str, str]]]:
+    """Every declared table's changelog: name -> (partitions, configs), compacted as
+    Faust declares them. Created before the worker starts, so the first write to a
+    table on a fresh namespace never races the topic's creation (Faust would otherwise
+    find the changelog with no partitions and refuse the table)."""
+    return {
+        table.changelog_topic.get_topic_name(): (
+            table.partitions or PARTITIONS,
+            {"cleanup.policy": "compact"},
+        )
+        for table in app.tables.values()
+    }

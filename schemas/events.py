@@ -95,6 +95,14 @@ class ProfileUpdated(EventBase):
     username: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     display_name: Annotated[StrictStr, Field(max_length=128)]
     is_private: StrictBool
+    bio: Annotated[StrictStr, Field(max_length=512)] = ""
+
+
+class AccountDeleted(EventBase):
+    """The user deleted their account: the worker removes everything of theirs, with
+    compensating events whose ids derive from this one (replays change nothing)."""
+
+    type: Literal["account_deleted"]
 
 
 class FeedOpened(EventBase):
@@ -133,6 +141,41 @@ class CloseFriendAdded(_GraphEvent):
 
 class CloseFriendRemoved(_GraphEvent):
     type: Literal["close_friend_removed"]
+
+
+class Mute(_GraphEvent):
+    """``user_id`` mutes ``target_id``: their posts and stories leave user_id's feed and
+    tray; the follow stays."""
+
+    type: Literal["mute"]
+
+
+class Unmute(_GraphEvent):
+    type: Literal["unmute"]
+
+
+class FollowRequested(_GraphEvent):
+    """``user_id`` asks to follow the private account ``target_id``."""
+
+    type: Literal["follow_requested"]
+
+
+class FollowRequestCancelled(_GraphEvent):
+    """``user_id`` withdraws their pending request to follow ``target_id``."""
+
+    type: Literal["follow_request_cancelled"]
+
+
+class FollowRequestApproved(_GraphEvent):
+    """The account owner ``user_id`` lets ``target_id`` follow them: a follow follows."""
+
+    type: Literal["follow_request_approved"]
+
+
+class FollowRequestDenied(_GraphEvent):
+    """The account owner ``user_id`` turns down ``target_id``'s request."""
+
+    type: Literal["follow_request_denied"]
 
 
 # --- posts ----------------------------------------------------------------------
@@ -278,6 +321,7 @@ class MediaFailed(EventBase):
 
 EVENT_MODELS: tuple[type[EventBase], ...] = (
     ProfileUpdated,
+    AccountDeleted,
     FeedOpened,
     Follow,
     Unfollow,
@@ -285,6 +329,12 @@ EVENT_MODELS: tuple[type[EventBase], ...] = (
     Unblock,
     CloseFriendAdded,
     CloseFriendRemoved,
+    Mute,
+    Unmute,
+    FollowRequested,
+    FollowRequestCancelled,
+    FollowRequestApproved,
+    FollowRequestDenied,
     PostCreated,
     PostDeleted,
     Like,

@@ -162,6 +162,8 @@ class ProfileHash:
     username: str
     display_name: str
     is_private: bool
+    bio: str = ""
+    deleted: bool = False  # the account is being deleted: nothing of it is shown
 
     def fields(self) -> list[str]:
         return _pairs(
@@ -169,6 +171,8 @@ class ProfileHash:
                 "username": self.username,
                 "display_name": self.display_name,
                 "is_private": "1" if self.is_private else "0",
+                "bio": self.bio,
+                "deleted": "1" if self.deleted else "0",
             }
         )
 
@@ -180,4 +184,6 @@ class ProfileHash:
             username=fields.get("username", ""),
             display_name=fields.get("display_name", ""),
             is_private=fields.get("is_private") == "1",
+            bio=fields.get("bio", ""),
+            deleted=fields.get("deleted") == "1",
         )

@@ -38,6 +38,18 @@ class RedisKeys:
         """Set: ids hidden from user_id because either of the two blocked the other."""
         return self._k("blocked", user_id)
 
+    def muted(self, user_id: str) -> str:
+        """Set: ids user_id muted (their posts and stories leave user_id's feed and tray)."""
+        return self._k("muted", user_id)
+
+    def follow_requests(self, user_id: str) -> str:
+        """Sorted set: pending requests to follow user_id, requester -> requested at (ms)."""
+        return self._k("requests", user_id)
+
+    def requests_sent(self, user_id: str) -> str:
+        """Set: ids user_id asked to follow and who have not answered yet."""
+        return self._k("requested", user_id)
+
     def user_counts(self, user_id: str) -> str:
         """Hash: followers, following, posts (absolute values)."""
         return self._k("ucounts", user_id)

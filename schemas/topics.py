@@ -38,8 +38,8 @@ class TopicSpec:
 USERS = TopicSpec(
     "users",
     "user_id",
-    ("profile_updated", "feed_opened"),
-    description="profile changes and feed openings, by user",
+    ("profile_updated", "account_deleted", "feed_opened"),
+    description="profile changes, account deletions and feed openings, by user",
 )
 GRAPH = TopicSpec(
     "graph",
@@ -51,8 +51,16 @@ GRAPH = TopicSpec(
         "unblock",
         "close_friend_added",
         "close_friend_removed",
+        "mute",
+        "unmute",
+        "follow_requested",
+        "follow_request_cancelled",
+        "follow_request_approved",
+        "follow_request_denied",
     ),
-    description="follows, blocks and close friends, by the followed/blocked user",
+    # Requests are keyed by the account asked; an approval or denial (by that account)
+    # by the requester, and an approval re-issues the follow keyed by the account.
+    description="follows, requests, blocks, mutes and close friends, by target user",
 )
 POSTS = TopicSpec(
     "posts", "user_id", ("post_created", "post_deleted"), description="posts, by author"

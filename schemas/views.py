@@ -26,6 +26,7 @@ class UserPublic(BaseModel):
     username: str
     display_name: str
     is_private: bool
+    bio: str = ""
 
 
 class AcceptedPublic(BaseModel):

@@ -67,6 +67,27 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     token_ttl_s: int = 7 * 24 * 3600
 
+    # Accounts: access tokens from login are short-lived; refresh tokens rotate on every
+    # use, and reusing a spent one revokes its whole family (every device's session of it).
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    # A deleted account's username stays reserved this long before anyone may take it.
+    username_grace_s: int = 14 * 24 * 3600
+
+    # Rate limits per (user or client address, route class), over a sliding minute,
+    # shared by every API process through Redis. 0 turns a class off.
+    rate_limits_enabled: bool = True
+    rate_reads_per_min: int = 600
+    rate_writes_per_min: int = 120
+    rate_likes_per_min: int = 60  # likes, saves, shares, comments, follows
+    rate_uploads_per_min: int = 20
+    rate_per_ip_factor: int = 5  # an address may carry this many users' worth of requests
+    # Failed logins per username and per address before back-off starts; each failure
+    # past it doubles the wait, from login_backoff_base_s up to login_backoff_max_s.
+    login_free_failures: int = 5
+    login_backoff_base_s: int = 1
+    login_backoff_max_s: int = 15 * 60
+
     # Feeds
     celebrity_threshold: int = 10_000
     feed_cap: int = 500

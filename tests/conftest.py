@@ -53,8 +53,16 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def test_env(settings: Settings) -> dict[str, str]:
-    """Environment for child processes (worker, API, CLI) of this session."""
-    return {k: v for k, v in os.environ.items() if k.startswith("PHOTOSTREAM_")}
+    """Environment for child processes (worker, API, CLI) of this session.
+
+    The shared API's rate limits are far above what one test user sends, so tests
+    that act quickly as one user are not refused; the rate-limit tests start their own
+    API processes with small limits.
+    """
+    env = {k: v for k, v in os.environ.items() if k.startswith("PHOTOSTREAM_")}
+    for name in ("READS", "WRITES", "LIKES", "UPLOADS"):
+        env.setdefault(f"PHOTOSTREAM_RATE_{name}_PER_MIN", "1000000")
+    return env
 
 
 def _check_services(settings: Settings) -> list[str]:

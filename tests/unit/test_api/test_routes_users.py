@@ -79,6 +79,7 @@ def test_read_user_missing_from_redis_reads_cassandra_and_writes_nothing(
         "username": "ada",
         "display_name": "Ada",
         "is_private": True,
+        "bio": "",
         "followers": 3,
         "following": 2,
         "posts": 1,

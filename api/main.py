@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from api import errors
+from api import errors, ratelimit
 from api.auth import load_secret
 from api.deps import AppState
 from api.routes import (
+    accounts,
     engagement,
     feeds,
     files,
@@ -41,6 +42,7 @@ API_PREFIX = "/v1"
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
+    router.include_router(accounts.router)
     # Before users: /users/me/saved must not be read as a user id.
     router.include_router(engagement.router)
     router.include_router(users.router)
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    ratelimit.install(app)
     app.include_router(health.router)
     app.include_router(files.router)
     app.include_router(build_router())

@@ -163,6 +163,15 @@ class RedisKeys:
         return self._k("feeddirty")
 
     # --- idempotency of API writes --------------------------------------------------
+    def rate(self, route_class: str, subject: str) -> str:
+        """Sorted set: the request times (ms) of one user or address in one route class,
+        over the last window (rate limits, shared by every API process)."""
+        return self._k("rate", route_class, subject)
+
+    def login_failures(self, subject: str) -> str:
+        """Hash: failed logins of one username or address (count, last at) for back-off."""
+        return self._k("loginfail", subject)
+
     def idempotency(self, user_id: str, key: str) -> str:
         """String: the JSON answer of a write already accepted under this Idempotency-Key."""
         return self._k("idem", user_id, key)

@@ -7,7 +7,7 @@ BIN       := $(VENV)/bin
 PS        := $(BIN)/photostream
 STAMP     := $(VENV)/.installed
 # Debian packages the services and the media pipeline need.
-APT_PKGS  := redis-server ffmpeg libimage-exiftool-perl kcat
+APT_PKGS  := redis-server ffmpeg libimage-exiftool-perl kcat wrk
 
 .PHONY: help setup sysdeps venv services services-down migrate test unit lint demo demo-stop clean
 
@@ -31,6 +31,7 @@ sysdeps:
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	command -v exiftool >/dev/null || missing="$$missing libimage-exiftool-perl"; \
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -21,6 +21,10 @@ SCENARIOS: LazyEntries = {
         "bench.stories:stories",
         "Tray reads at 64 clients (500 followed authors) vs raw Redis reads of the same keys.",
     ),
+    "reads": (
+        "bench.reads:reads",
+        "Feed, post, tray and trending reads under wrk vs the API's own no-I/O route.",
+    ),
     "recovery": (
         "bench.recovery:recovery",
         "Restart-to-serving time as the engagement state grows vs raw changelog consume.",

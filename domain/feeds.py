@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from domain.fanout import active_cutoff_ms
+from domain.visibility import DISCOVERY, FEED
 
 PUSH = "push"
 PULL = "pull"
@@ -63,37 +64,10 @@ def newest(entries: Iterable[tuple[str, float]], cap: int) -> list[tuple[str, in
 # --- visibility ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PostFacts:
-    """What the read path knows about a post and its author when deciding visibility."""
-
-    author_id: str
-    state: str  # processing | ready | failed | deleted
-    author_private: bool
-
-
-def visible(
-    post: PostFacts,
-    *,
-    viewer_id: str,
-    following: set[str],
-    blocked: set[str],
-    require_following: bool,
-) -> bool:
-    """May ``viewer_id`` see this post now? Applied at every read, so retractions are
-    immediate: deleted, blocked (either way), unfollowed and private-not-following
-    posts disappear even while stale candidates still sit in a feed."""
-    if post.state == "deleted":
-        return False
-    own = post.author_id == viewer_id
-    if own:
-        return True
-    if post.state != "ready" or post.author_id in blocked:
-        return False
-    follows = post.author_id in following
-    if require_following and not follows:
-        return False
-    return not (post.author_private and not follows)
+def surface_of(source: str) -> str:
+    """Which visibility rule a candidate passes (``domain.visibility``): followed sources
+    the feed's (still followed, not muted), recommendations the discovery one."""
+    return DISCOVERY if source == RECOMMENDED else FEED
 
 
 # --- ranking ------------------------------------------------------------------------------

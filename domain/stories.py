@@ -60,22 +60,6 @@ def live_since_ms(now_ms: int) -> int:
     return now_ms - STORY_TTL_MS
 
 
-def may_see(
-    *,
-    viewer_id: str,
-    author_id: str,
-    close_friends_only: bool,
-    viewer_is_close_friend: bool,
-    blocked: bool,
-) -> bool:
-    """Whether the viewer may see a (live) story; a hidden one does not exist for them."""
-    if viewer_id == author_id:
-        return True
-    if blocked:
-        return False
-    return not close_friends_only or viewer_is_close_friend
-
-
 def add_story(stories: Iterable[LiveStory], story: LiveStory) -> list[LiveStory]:
     """The author's stories after one more (idempotent), oldest first, bounded.
 

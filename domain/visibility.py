@@ -156,3 +156,23 @@ def follow_outcome(ties: Ties, account: Account) -> FollowOutcome:
     if rel in _INSIDE or rel is Relation.REQUESTER:
         return FollowOutcome.ALREADY
     return FollowOutcome.REQUEST if account.private else FollowOutcome.FOLLOW
+
+
+# Where a post is shown decides which rule applies to it.
+DIRECT = "direct"  # opened by id, a profile grid, a saved list
+FEED = "feed"  # the home feed's followed sources (pushed and pulled)
+DISCOVERY = "discovery"  # recommendations, hashtag pages
+
+
+def post_shown(surface: str, ties: Ties, account: Account, state: str) -> bool:
+    """The rule of ``surface`` for one post (``DIRECT``, ``FEED`` or ``DISCOVERY``)."""
+    if surface == FEED:
+        return in_feed(ties, account, state)
+    if surface == DISCOVERY:
+        return in_discovery(ties, account, state)
+    return may_see_post(relation(ties), account, state)
+
+
+def may_delete_comment(viewer_id: str, commenter_id: str, post_author_id: str) -> bool:
+    """A comment is removed by its author or by the author of the post it is on."""
+    return viewer_id in (commenter_id, post_author_id)

@@ -14,18 +14,18 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from cassandra import InvalidRequest
 
+from api.readers.ties import read_ties
 from clients.cassandra import Db
 from domain.clock import to_ms
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.engagement import COUNTERS, adjust_likes, merge_pending_like
+from domain.visibility import may_see_comment
 from schemas.redis_hashes import PostHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import (
     CommentPublic,
     CommentsPage,
     PostStatsPublic,
-    SavedPage,
-    SavedPostPublic,
 )
 
 _FIELDS = COUNTERS
@@ -97,18 +97,18 @@ async def read_viewer_likes(
 
 async def read_post_author(
     redis: aioredis.Redis, db: Db, keys: RedisKeys, post_id: str
-) -> str | None:
-    """The author of a post that exists and is not deleted; None otherwise."""
+) -> tuple[str, str] | None:
+    """(author, state) of a post that exists and is not deleted; None otherwise."""
     author, state = await redis.hmget(keys.post(post_id), *PostHash.IDENTITY)
     if author:
-        return None if state in (None, "", "deleted") else author  # type: ignore[no-any-return]
+        return None if state in (None, "", "deleted") else (author, state)
     try:
         rows = await db.execute(_POST_ROW, (post_id,))
     except InvalidRequest:
         return None  # no posts table in this keyspace: nothing was ever posted
     if not rows or not rows[0].author_id or rows[0].state in (None, "deleted"):
         return None
-    return rows[0].author_id  # type: ignore[no-any-return]
+    return rows[0].author_id, rows[0].state
 
 
 def _comment(post_id: str, row: object) -> CommentPublic:
@@ -122,14 +122,38 @@ def _comment(post_id: str, row: object) -> CommentPublic:
     )
 
 
-async def read_comments(db: Db, post_id: str, *, cursor: str | None, limit: int) -> CommentsPage:
-    """A page of a post's comments, oldest first (comment ids sort by time)."""
-    after = str_field(decode_cursor(cursor, "a"), "a") if cursor else ""
+def comments_after(cursor: str | None) -> str:
+    """The comment id a comments cursor continues after ('' for the first page);
+    ``InvalidCursor`` for one this list did not make."""
+    return str_field(decode_cursor(cursor, "a"), "a") if cursor else ""
+
+
+async def read_comments(
+    redis: aioredis.Redis,
+    db: Db,
+    keys: RedisKeys,
+    viewer_id: str,
+    post_id: str,
+    *,
+    after: str,
+    limit: int,
+) -> CommentsPage:
+    """A page of a post's comments, oldest first (comment ids sort by time), without
+    those of commenters the viewer may not see (``domain.visibility.may_see_comment``);
+    the cursor follows the post's own rows, so a filtered page is short, never a gap.
+    ``after`` is ``comments_after(cursor)``."""
     rows = await db.execute(_COMMENTS, (post_id, after, limit + 1))
     comments = [_comment(post_id, row) for row in rows]
     page, more = comments[:limit], len(comments) > limit
+    owners = await read_ties(redis, keys, viewer_id, [c.user_id for c in page])
     return CommentsPage(
-        data=page, next_cursor=encode_cursor(a=page[-1].comment_id) if more and page else None
+        data=[
+            c
+            for c in page
+            if may_see_comment(True, owners[c.user_id].relation)
+            and not owners[c.user_id].account.deleted
+        ],
+        next_cursor=encode_cursor(a=page[-1].comment_id) if more and page else None,
     )
 
 
@@ -146,8 +170,9 @@ async def read_saved(
     *,
     cursor: str | None,
     limit: int,
-) -> SavedPage:
-    """A page of a user's saved posts, newest first (by saved time, then post id)."""
+) -> tuple[list[tuple[int, str]], str | None]:
+    """A page of a user's saved posts as (saved at ms, post id), newest first (by saved
+    time, then post id), and the next page's cursor."""
     before: tuple[int, str] | None = None
     if cursor:
         fields = decode_cursor(cursor, "t", "p")
@@ -175,7 +200,4 @@ async def read_saved(
     if before is not None:
         items = [item for item in items if item < before]
     page, more = items[:limit], len(items) > limit
-    return SavedPage(
-        data=[SavedPostPublic(post_id=post_id, saved_at=ms) for ms, post_id in page],
-        next_cursor=encode_cursor(t=page[-1][0], p=page[-1][1]) if more and page else None,
-    )
+    return page, encode_cursor(t=page[-1][0], p=page[-1][1]) if more and page else None

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from api.readers.engagement import read_stats
-from api.readers.graph import Relations
 from api.readers.posts import hydrate_posts
 from domain.clock import SECOND_MS
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
@@ -41,6 +40,7 @@ from domain.feeds import (
     merge_candidates,
     newest,
     rank_within_budget,
+    surface_of,
 )
 from schemas.redis_keys import RedisKeys
 from schemas.views import FeedPage, PostPublic
@@ -79,36 +79,35 @@ async def _merged_tails(
 
 async def gather_candidates(
     redis: aioredis.Redis, keys: RedisKeys, s: Settings, viewer_id: str, now_ms: int
-) -> tuple[list[Candidate], Relations, float | None]:
+) -> tuple[list[Candidate], float | None]:
     """Pushed candidates ∪ celebrity tails ∪ own posts (or recommendations), newest
-    first; with the viewer's relations and when they last opened their feed."""
+    first; with when the viewer last opened their feed."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zscore(keys.active_users(), viewer_id)
-        pipe.smembers(keys.following(viewer_id))
-        pipe.smembers(keys.blocked(viewer_id))
+        pipe.scard(keys.following(viewer_id))
         pipe.sinter(keys.following(viewer_id), keys.celebrities())
         pipe.zrevrange(keys.feed(viewer_id), 0, s.feed_cap - 1, withscores=True)
         pipe.zrevrange(keys.author_posts(viewer_id), 0, s.feed_pull_tail - 1, withscores=True)
         pipe.zrevrange(keys.author_pending(viewer_id), 0, s.feed_pull_tail - 1, withscores=True)
-        last_seen, following, blocked, celebs, pushed, own, pending = await pipe.execute()
-    relations = Relations(set(following), set(blocked))
+        last_seen, following, celebs, pushed, own, pending = await pipe.execute()
     if is_returning(last_seen, now_ms, s.inactive_after_days):
-        pushed = await _merged_tails(redis, keys, s.feed_cap, relations.following - set(celebs))
+        followees = set(await redis.smembers(keys.following(viewer_id)))
+        pushed = await _merged_tails(redis, keys, s.feed_cap, followees - set(celebs))
     pulled_from = sorted(celebs)[:MAX_PULLED]
     async with redis.pipeline(transaction=False) as pipe:
         for celeb in pulled_from:
             pipe.zrevrange(keys.author_posts(celeb), 0, s.feed_pull_tail - 1, withscores=True)
-        if not relations.following:
+        if not following:
             pipe.zrevrange(keys.recent_posts(), 0, RECOMMENDED_POOL - 1, withscores=True)
-        tails = await pipe.execute() if (pulled_from or not relations.following) else []
-    recommended = tails.pop() if not relations.following else []
+        tails = await pipe.execute() if (pulled_from or not following) else []
+    recommended = tails.pop() if not following else []
     candidates = merge_candidates(
         _candidates(pushed, PUSH),
         _candidates([e for tail in tails for e in tail] + own + pending, PULL),
         _candidates([e for e in recommended], RECOMMENDED),
         cap=s.feed_cap + s.feed_pull_tail,
     )
-    return candidates, relations, last_seen
+    return candidates, last_seen
 
 
 async def rank_candidates(
@@ -150,7 +149,6 @@ async def _fill(
     keys: RedisKeys,
     viewer_id: str,
     entries: list[Candidate],
-    relations: Relations | None,
     limit: int,
 ) -> tuple[list[PostPublic], int]:
     """Hydrate entries in order until ``limit`` posts survive; returns (posts, consumed)."""
@@ -161,30 +159,19 @@ async def _fill(
             break
         need = limit - len(posts)
         chunk = entries[consumed : consumed + need + need // 2 + 2]
-        # Followed sources must still be followed; recommendations never were.
-        followed = [c.post_id for c in chunk if c.source != RECOMMENDED]
-        recommended = [c.post_id for c in chunk if c.source == RECOMMENDED]
-        groups = [
-            await hydrate_posts(
+        # Followed sources must still be followed and not muted; recommendations pass the
+        # discovery rule (``domain.feeds.surface_of``).
+        by_id = {
+            p.post_id: p
+            for p in await hydrate_posts(
                 redis,
                 keys,
                 viewer_id,
-                followed,
+                [c.post_id for c in chunk],
                 sources={c.post_id: c.source for c in chunk},
-                relations=relations,
-                require_following=True,
-            ),
-            await hydrate_posts(
-                redis,
-                keys,
-                viewer_id,
-                recommended,
-                sources=dict.fromkeys(recommended, RECOMMENDED),
-                relations=relations,
-            ),
-        ]
-        hydrated = [*groups[0], *groups[1]]
-        by_id = {p.post_id: p for p in hydrated}
+                surfaces={c.post_id: surface_of(c.source) for c in chunk},
+            )
+        }
         for i, candidate in enumerate(chunk):
             post = by_id.get(candidate.post_id)
             if post is not None:
@@ -220,11 +207,9 @@ async def read_feed(
     ``Expired`` when the scroll's order is gone (past ``feed_session_ttl_s``).
     """
     if cursor is None:
-        candidates, relations, last_seen = await gather_candidates(
-            redis, keys, settings, viewer_id, now_ms
-        )
+        candidates, last_seen = await gather_candidates(redis, keys, settings, viewer_id, now_ms)
         ranked = await rank_candidates(redis, keys, settings, candidates, now_ms, ranker)
-        posts, consumed = await _fill(redis, keys, viewer_id, ranked, relations, limit)
+        posts, consumed = await _fill(redis, keys, viewer_id, ranked, limit)
         if consumed >= len(ranked):
             return FeedRead(FeedPage(data=posts, next_cursor=None), True, last_seen)
         session_id = secrets.token_hex(6)
@@ -246,7 +231,7 @@ async def read_feed(
     if total == 0:
         raise Expired("this feed cursor expired; load the first page again")
     entries = [decode_entry(e) for e in raw]
-    posts, consumed = await _fill(redis, keys, viewer_id, entries, None, limit)
+    posts, consumed = await _fill(redis, keys, viewer_id, entries, limit)
     next_offset = offset + consumed
     page = FeedPage(
         data=posts,

@@ -1,8 +1,8 @@
 """Post hydration shared by every view that lists posts (feed, profile grid, hashtags).
 
 ``hydrate_posts`` turns post ids into ``PostPublic`` in a few pipelined round trips
-and applies the visibility rules of ``domain.feeds.visible`` at read time, so deleted,
-blocked, unfollowed and private posts disappear the moment the graph changes.
+and asks ``domain.visibility`` about each one at read time, so deleted, blocked,
+muted, unfollowed and private posts disappear the moment the graph changes.
 """
 
 from __future__ import annotations
@@ -11,24 +11,17 @@ from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 
-from api.readers.engagement import read_stats, read_viewer_likes
-from api.readers.graph import Relations, read_profiles, read_relations
+from api.readers.engagement import read_post_author, read_stats, read_viewer_likes
 from api.readers.media import read_media_many
+from api.readers.ties import read_ties, require_content
 from clients.cassandra import Db
 from domain.clock import from_ms, to_ms
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
-from domain.errors import Forbidden, NotFound
-from domain.feeds import PostFacts, visible
+from domain.errors import NotFound
+from domain.visibility import DIRECT, may_see_post, post_shown
 from schemas.redis_hashes import PostHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import MediaPublic, PostPublic, PostsPage, PostStatsPublic
-
-
-class PrivateAccount(Forbidden):
-    """The author is private and the viewer does not follow them."""
-
-    code = "private_account"
-
 
 _GRID_TAIL = "SELECT created_at, post_id FROM posts_by_author WHERE author_id = ? AND (created_at, post_id) < (?, ?) LIMIT ?"
 
@@ -40,86 +33,83 @@ async def hydrate_posts(
     post_ids: Sequence[str],
     *,
     sources: Mapping[str, str] | None = None,
-    relations: Relations | None = None,
-    require_following: bool = False,
+    surfaces: Mapping[str, str] | None = None,
 ) -> list[PostPublic]:
     """The posts ``viewer_id`` may see, in the given order, with author, media and counts.
 
-    ``require_following`` (feeds) also drops posts whose author the viewer no longer
-    follows; ``sources`` labels each post (push, pull, recommended).
+    ``surfaces`` names where each post is shown (``domain.visibility``: direct, feed,
+    discovery; direct by default), which decides the rule it must pass; ``sources``
+    labels each post (push, pull, recommended).
     """
     if not post_ids:
         return []
     async with redis.pipeline(transaction=False) as pipe:
         for post_id in post_ids:
             pipe.hgetall(keys.post(post_id))
-        if relations is None:
-            pipe.smembers(keys.following(viewer_id))
-            pipe.smembers(keys.blocked(viewer_id))
         rows = await pipe.execute()
-    if relations is None:
-        relations = Relations(set(rows[-2]), set(rows[-1]))
-        rows = rows[:-2]
-    # Cheap filters first so profiles, media and counts are read only for survivors.
-    kept: list[tuple[str, PostHash]] = []
-    for post_id, fields in zip(post_ids, rows, strict=True):
-        post = PostHash.from_fields(fields)
-        if post is None or post.state in ("", "deleted"):
-            continue
-        facts = PostFacts(post.author_id, post.state, author_private=False)
-        if visible(
-            facts,
-            viewer_id=viewer_id,
-            following=relations.following,
-            blocked=relations.blocked,
-            require_following=require_following,
-        ):
-            kept.append((post_id, post))
+    found = [
+        (post_id, post)
+        for post_id, post in zip(post_ids, map(PostHash.from_fields, rows), strict=True)
+        if post is not None and post.state not in ("", "deleted")
+    ]
+    if not found:
+        return []
+    owners = await read_ties(redis, keys, viewer_id, [post.author_id for _, post in found])
+    kept = [
+        (post_id, post)
+        for post_id, post in found
+        if post_shown(
+            (surfaces or {}).get(post_id, DIRECT),
+            owners[post.author_id].ties,
+            owners[post.author_id].account,
+            post.state,
+        )
+    ]
     if not kept:
         return []
     ids = [post_id for post_id, _ in kept]
-    authors = list(dict.fromkeys(post.author_id for _, post in kept))
     media_ids = [ref["media_id"] for _, post in kept for ref in post.media or ()]
-    # One connection per request, used in turn: gathering these would hold four pool
+    # One connection per request, used in turn: gathering these would hold several pool
     # connections per request and exhaust the pool under load.
-    profiles = await read_profiles(redis, keys, authors)
     media = await read_media_many(redis, keys, media_ids) if media_ids else {}
     stats = await read_stats(redis, keys, ids)
     liked = await read_viewer_likes(redis, keys, viewer_id, ids)
-    out = []
-    for post_id, post in kept:
-        author = profiles[post.author_id]
-        facts = PostFacts(author.user_id, post.state, author_private=author.is_private)
-        if not visible(
-            facts,
-            viewer_id=viewer_id,
-            following=relations.following,
-            blocked=relations.blocked,
-            require_following=require_following,
-        ):
-            continue
-        out.append(
-            PostPublic(
-                post_id=post_id,
-                author=author,
-                caption=post.caption or "",
-                media=[
-                    media[ref["media_id"]][1]
-                    if ref["media_id"] in media
-                    else MediaPublic(
-                        media_id=ref["media_id"], kind=ref.get("kind", "photo"), state="pending"
-                    )
-                    for ref in post.media or ()
-                ],
-                state=post.state,
-                reason=post.reason,
-                created_at=post.created_ms,
-                stats=stats.get(post_id) or PostStatsPublic(),
-                viewer_has_liked=post_id in liked,
-                source=sources.get(post_id) if sources else None,
-            )
+    return [
+        PostPublic(
+            post_id=post_id,
+            author=owners[post.author_id].profile,
+            caption=post.caption or "",
+            media=[
+                media[ref["media_id"]][1]
+                if ref["media_id"] in media
+                else MediaPublic(
+                    media_id=ref["media_id"], kind=ref.get("kind", "photo"), state="pending"
+                )
+                for ref in post.media or ()
+            ],
+            state=post.state,
+            reason=post.reason if post.author_id == viewer_id else None,
+            created_at=post.created_ms,
+            stats=stats.get(post_id) or PostStatsPublic(),
+            viewer_has_liked=post_id in liked,
+            source=sources.get(post_id) if sources else None,
         )
-    return out
+        for post_id, post in kept
+    ]
+
+
+async def require_post(
+    redis: aioredis.Redis, db: Db, keys: RedisKeys, viewer_id: str, post_id: str
+) -> str:
+    """The author of a post the viewer may see (to act on it); ``NotFound`` otherwise."""
+    found = await read_post_author(redis, db, keys, post_id)
+    if found is None:
+        raise NotFound(f"post {post_id!r}")
+    author_id, state = found
+    owner = (await read_ties(redis, keys, viewer_id, [author_id]))[author_id]
+    if not may_see_post(owner.relation, owner.account, state):
+        raise NotFound(f"post {post_id!r}")
+    return author_id
 
 
 async def read_post(
@@ -153,13 +143,8 @@ async def read_author_posts(
     if cursor:
         fields = decode_cursor(cursor, "c", "p")
         top_ms, top_id = int_field(fields, "c"), str_field(fields, "p")
-    relations = await read_relations(redis, keys, viewer_id)
+    await require_content(redis, keys, viewer_id, author_id)
     own = viewer_id == author_id
-    if author_id in relations.blocked:
-        raise NotFound(f"user {author_id!r}")
-    profile = (await read_profiles(redis, keys, [author_id]))[author_id]
-    if profile.is_private and not own and author_id not in relations.following:
-        raise PrivateAccount("this account is private; follow it to see posts")
     # Ties on one millisecond: over-fetch and cut at the cursor's (score, id).
     want = limit + 1
     async with redis.pipeline(transaction=False) as pipe:
@@ -202,7 +187,6 @@ async def read_author_posts(
         keys,
         viewer_id,
         [post_id for _, post_id in page_entries[:limit]],
-        relations=relations,
     )
     next_cursor = None
     if len(page_entries) > limit:

@@ -1,26 +1,22 @@
 """Story reads: trays, an author's stories, one story and its viewers, from Redis.
 
-Every read re-applies the rules of ``domain.stories`` at ``now``: a story past 24 h
-from its ``occurred_at`` is never returned whatever the worker has or has not swept,
-a close-friends story does not exist for anyone else, and blocks hide both ways.
+Every read asks ``domain.visibility`` at ``now``: a story past 24 h from its
+``occurred_at`` is never returned whatever the worker has or has not swept, a
+close-friends story does not exist for anyone else, a private account's stories only
+for its followers, and blocks hide both ways.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 
 from api.readers.media import read_media_many
+from api.readers.ties import Owner, read_ties
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
-from domain.stories import (
-    TrayCandidate,
-    expires_at_ms,
-    is_live,
-    live_since_ms,
-    may_see,
-    order_tray,
-)
+from domain.stories import TrayCandidate, expires_at_ms, is_live, live_since_ms, order_tray
+from domain.visibility import Relation, in_tray, may_see_content, may_see_story
 from schemas.redis_hashes import StoryHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import (
@@ -42,31 +38,33 @@ async def read_tray(
     limit: int,
     cursor: str | None,
 ) -> TrayPage:
-    """The viewer's tray: authors with a live story for them, in tray order."""
+    """The viewer's tray: authors with a live story for them, in tray order.
+
+    The stored tray is a hint written at fan-out; every entry is checked again now: the
+    author still followed, not muted, visible (``domain.visibility.in_tray``), and a live
+    story left that this viewer may see (a close-friends story only while still one).
+    """
     offset = int_field(decode_cursor(cursor, "o"), "o") if cursor is not None else 0
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zrangebyscore(
             keys.story_tray(viewer_id), f"({live_since_ms(now)}", "+inf", withscores=True
         )
         pipe.hgetall(keys.stories_seen(viewer_id))
-        pipe.smembers(keys.blocked(viewer_id))
-        pipe.smembers(keys.close_friend_of(viewer_id))
-        entries, seen, blocked, close = await pipe.execute()
-    entries = [(a, int(score)) for a, score in entries if a not in blocked]
+        entries, seen = await pipe.execute()
     if not entries:
         return TrayPage(data=[])
-    # Follows and close friendship are read now, so an unfollow or a removal from
-    # close friends applies at once.
-    following = await redis.smismember(keys.following(viewer_id), [a for a, _ in entries])
+    owners = await read_ties(redis, keys, viewer_id, [a for a, _ in entries])
+    authors = [a for a, _ in entries if in_tray(owners[a].ties, owners[a].account)]
+    latest = await _latest_visible(redis, keys, owners, authors, now)
     candidates = [
         TrayCandidate(
             author_id=author,
-            latest_ms=latest,
+            latest_ms=latest[author],
             seen_up_to_ms=int(seen[author]) if author in seen else None,
-            close_friend=author in close,
+            close_friend=owners[author].relation is Relation.CLOSE_FRIEND,
         )
-        for (author, latest), follows in zip(entries, following, strict=True)
-        if follows
+        for author in authors
+        if author in latest
     ]
     ordered = order_tray(candidates, now)
     page = ordered[offset : offset + limit]
@@ -85,6 +83,40 @@ async def read_tray(
     )
 
 
+async def _latest_visible(
+    redis: aioredis.Redis,
+    keys: RedisKeys,
+    owners: Mapping[str, Owner],
+    authors: Sequence[str],
+    now: int,
+) -> dict[str, int]:
+    """author -> created ms of their newest live story the viewer may see (authors with
+    none left out), in two pipelined round trips."""
+    if not authors:
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for author in authors:
+            pipe.zrangebyscore(
+                keys.author_stories(author), f"({live_since_ms(now)}", "+inf", withscores=True
+            )
+        lives = await pipe.execute()
+    stories = [
+        (a, sid, int(ms)) for a, live in zip(authors, lives, strict=True) for sid, ms in live
+    ]
+    async with redis.pipeline(transaction=False) as pipe:
+        for _, story_id, _ in stories:
+            pipe.hget(keys.story(story_id), "close_friends_only")
+        flags = await pipe.execute() if stories else []
+    latest: dict[str, int] = {}
+    for (author, _, created_ms), flag in zip(stories, flags, strict=True):
+        owner = owners[author]
+        if flag is not None and may_see_story(
+            owner.relation, owner.account, live=True, close_friends_only=flag == "1"
+        ):
+            latest[author] = max(created_ms, latest.get(author, 0))
+    return latest
+
+
 async def _visible(
     redis: aioredis.Redis,
     keys: RedisKeys,
@@ -94,25 +126,25 @@ async def _visible(
     story_ids: Sequence[str],
     now: int,
 ) -> list[StoryPublic]:
+    owner = (await read_ties(redis, keys, viewer_id, [author_id]))[author_id]
+    if not may_see_content(owner.relation, owner.account):
+        return []
     async with redis.pipeline(transaction=False) as pipe:
         for story_id in story_ids:
             pipe.hgetall(keys.story(story_id))
-        pipe.sismember(keys.close_friends(author_id), viewer_id)
-        pipe.sismember(keys.blocked(viewer_id), author_id)
         pipe.hget(keys.stories_seen(viewer_id), author_id)
-        *cards, close_friend, blocked, seen_up_to = await pipe.execute()
+        *cards, seen_up_to = await pipe.execute()
     visible = []
     for story_id, fields in zip(story_ids, cards, strict=True):
         card = StoryHash.from_fields(fields)
         if card is None or card.author_id != author_id:
             continue  # deleted (or expired) meanwhile
         created_ms, close_only = card.created_ms, card.close_friends_only
-        if not is_live(created_ms, now) or not may_see(
-            viewer_id=viewer_id,
-            author_id=author_id,
+        if not may_see_story(
+            owner.relation,
+            owner.account,
+            live=is_live(created_ms, now),
             close_friends_only=close_only,
-            viewer_is_close_friend=bool(close_friend),
-            blocked=bool(blocked),
         ):
             continue
         visible.append((story_id, created_ms, close_only, card.media_id))

@@ -9,6 +9,7 @@ from clients.cassandra import Db
 from domain.clock import from_ms, to_ms
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.trending import rank_tags, window_start_ms
+from domain.visibility import DISCOVERY
 from schemas.redis_keys import RedisKeys
 from schemas.views import (
     HashtagPostsPage,
@@ -62,8 +63,9 @@ async def read_tag_posts(
         after = from_ms(created_ms)
         rows = await db.execute(_NEXT_PAGE, (tag, after, post_id, limit + 1))
     page, more = rows[:limit], len(rows) > limit
-    # Posts hidden from this viewer (blocked, not ready) leave a short page, never a gap
-    # in the cursor: it follows the tag's own rows.
-    data = await hydrate_posts(redis, keys, viewer_id, [row.post_id for row in page])
+    # Posts hidden from this viewer (blocked, muted, private, not ready) leave a short
+    # page, never a gap in the cursor: it follows the tag's own rows.
+    ids = [row.post_id for row in page]
+    data = await hydrate_posts(redis, keys, viewer_id, ids, surfaces=dict.fromkeys(ids, DISCOVERY))
     next_cursor = encode_cursor(c=to_ms(page[-1].created_at), p=page[-1].post_id) if more else None
     return HashtagPostsPage(tag=tag, data=data, next_cursor=next_cursor)

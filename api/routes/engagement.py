@@ -1,7 +1,8 @@
 """Engagement: like, save, share and comment on posts; read comments and saved posts.
 
 Writes produce events and answer 202; counts follow within a flush interval. Every
-write on a post checks that the post exists and is not deleted (404 otherwise).
+read and write on a post first asks the visibility policy (``require_post``): a post
+the viewer may not see answers 404, as if it did not exist.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, status
 
 from api.deps import (
@@ -24,18 +24,18 @@ from api.deps import (
 )
 from api.errors import error_responses
 from api.readers.engagement import (
+    comments_after,
     read_comment,
     read_comments,
-    read_post_author,
     read_saved,
     read_stats,
 )
+from api.readers.posts import hydrate_posts, require_post
 from api.writes import publish
-from clients.cassandra import Db
 from domain.clock import now_ms
 from domain.engagement import new_comment_id
-from domain.errors import Forbidden, NotFound
-from schemas.redis_keys import RedisKeys
+from domain.errors import NotFound
+from domain.visibility import may_delete_comment
 from schemas.views import (
     AcceptedPublic,
     CommentAcceptedPublic,
@@ -43,6 +43,7 @@ from schemas.views import (
     CommentsPage,
     PostStatsPublic,
     SavedPage,
+    SavedPostPublic,
 )
 
 router = APIRouter(tags=["engagement"])
@@ -52,15 +53,6 @@ MAX_LIMIT = 100
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 _WRITE_ERRORS = error_responses(401, 404, 422, 503)
-
-
-async def _existing_post_author(
-    redis: aioredis.Redis, db: Db, keys: RedisKeys, post_id: str
-) -> str:
-    author = await read_post_author(redis, db, keys, post_id)
-    if author is None:
-        raise NotFound(f"post {post_id!r}")
-    return author
 
 
 # (method, event type, what the route does): one route each on /posts/{post_id}/<noun>.
@@ -86,7 +78,7 @@ def _action(event_type: str, summary: str) -> Callable[..., Awaitable[AcceptedPu
         user: CurrentUser,
         idempotency_key: IdempotencyKey = None,
     ) -> AcceptedPublic:
-        await _existing_post_author(redis, db, keys, post_id)
+        await require_post(redis, db, keys, user, post_id)
         accepted = await publish(
             redis,
             keys,
@@ -130,7 +122,7 @@ async def read_post_stats(
     post_id: str, redis: RedisDep, db: DbDep, keys: KeysDep, viewer: CurrentUser
 ) -> PostStatsPublic:
     """Read a post's like, comment, save and share counts."""
-    await _existing_post_author(redis, db, keys, post_id)
+    await require_post(redis, db, keys, viewer, post_id)
     stats = await read_stats(redis, keys, [post_id], viewer_id=viewer)
     return stats[post_id]
 
@@ -149,9 +141,11 @@ async def read_post_comments(
     cursor: Cursor = None,
     limit: Limit = 20,
 ) -> CommentsPage:
-    """Read a post's comments, oldest first."""
-    await _existing_post_author(redis, db, keys, post_id)
-    return await read_comments(db, post_id, cursor=cursor, limit=limit)
+    """Read a post's comments, oldest first (comments of users you are blocked with are
+    left out)."""
+    after = comments_after(cursor)
+    await require_post(redis, db, keys, viewer, post_id)
+    return await read_comments(redis, db, keys, viewer, post_id, after=after, limit=limit)
 
 
 @router.post(
@@ -171,7 +165,7 @@ async def create_comment(
     idempotency_key: IdempotencyKey = None,
 ) -> CommentAcceptedPublic:
     """Comment on a post; the comment is listed shortly after."""
-    await _existing_post_author(redis, db, keys, post_id)
+    await require_post(redis, db, keys, user, post_id)
     # The comment id doubles as the event id, so a retried request names the same comment.
     comment_id = new_comment_id(now_ms())
     accepted = await publish(
@@ -206,12 +200,11 @@ async def delete_comment(
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Delete a comment: its author or the post's author only."""
-    post_author = await _existing_post_author(redis, db, keys, post_id)
+    post_author = await require_post(redis, db, keys, user, post_id)
     comment = await read_comment(db, post_id, comment_id)
-    if comment is None:
+    # Someone else's comment is not theirs to delete: as if it did not exist.
+    if comment is None or not may_delete_comment(user, comment.user_id, post_author):
         raise NotFound(f"comment {comment_id!r}")
-    if user not in (comment.user_id, post_author):
-        raise Forbidden("only the comment's or the post's author may delete it")
     return await publish(
         redis,
         keys,
@@ -237,5 +230,14 @@ async def read_saved_posts(
     cursor: Cursor = None,
     limit: Limit = 20,
 ) -> SavedPage:
-    """Read the posts you saved, newest first."""
-    return await read_saved(redis, db, keys, user, cursor=cursor, limit=limit)
+    """Read the posts you saved, newest first, as you may see them now."""
+    saved, next_cursor = await read_saved(redis, db, keys, user, cursor=cursor, limit=limit)
+    posts = {p.post_id: p for p in await hydrate_posts(redis, keys, user, [i for _, i in saved])}
+    return SavedPage(
+        data=[
+            SavedPostPublic(post_id=post_id, saved_at=saved_at, post=posts[post_id])
+            for saved_at, post_id in saved
+            if post_id in posts
+        ],
+        next_cursor=next_cursor,
+    )

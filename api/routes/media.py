@@ -18,8 +18,10 @@ from api.deps import (
 )
 from api.errors import ApiError, error_responses
 from api.readers.media import read_media
+from api.readers.ties import read_ties
 from api.writes import publish
 from domain.errors import NotFound
+from domain.visibility import may_see_content
 from schemas.views import MediaPublic, UploadAcceptedPublic
 
 router = APIRouter(prefix="/media", tags=["media"])
@@ -99,11 +101,15 @@ async def create_media(
 async def read_media_state(
     media_id: str, redis: RedisDep, db: DbDep, keys: KeysDep, viewer: CurrentUser
 ) -> MediaPublic:
-    """Processing state, variants (URLs) and placeholder of an upload."""
+    """Processing state, variants (URLs) and placeholder of an upload: the owner's, or
+    one of an account whose content the viewer may see."""
     found = await read_media(redis, db, keys, media_id)
     if found is None:
         raise NotFound(f"media {media_id!r}")
     owner_id, media = found
+    owner = (await read_ties(redis, keys, viewer, [owner_id]))[owner_id]
+    if not may_see_content(owner.relation, owner.account):
+        raise NotFound(f"media {media_id!r}")
     # Only the owner learns why processing failed.
     if media.state == "failed" and owner_id != viewer:
         media = media.model_copy(update={"reason": None})

@@ -21,9 +21,9 @@ from api.deps import (
 )
 from api.errors import ApiError, error_responses
 from api.readers.media import read_media_many
-from api.readers.posts import read_author_posts, read_post
+from api.readers.posts import read_author_posts, read_post, require_post
 from api.writes import publish
-from domain.errors import Forbidden, NotFound
+from domain.errors import NotFound
 from schemas.views import AcceptedPublic, PostAcceptedPublic, PostPublic, PostsPage
 
 router = APIRouter(tags=["posts"])
@@ -70,7 +70,7 @@ async def create_post(
     known = await read_media_many(redis, keys, media_ids) if media_ids else {}
     for media_id, (owner_id, _) in known.items():
         if owner_id and owner_id != author:
-            raise Forbidden(f"media {media_id!r} belongs to another user")
+            raise NotFound(f"media {media_id!r}")  # someone else's upload is not yours to post
     post_id = _new_post_id(author, idempotency_key)
     accepted = await publish(
         redis,
@@ -90,22 +90,21 @@ async def create_post(
     "/posts/{post_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedPublic,
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(401, 404, 503),
 )
 async def delete_post(
     post_id: str,
     redis: RedisDep,
+    db: DbDep,
     keys: KeysDep,
     producer: ProducerDep,
     user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedPublic:
     """Delete one of your posts; it disappears from every feed at the next read."""
-    author, post_state = await redis.hmget(keys.post(post_id), "author_id", "state")
-    if not author or post_state == "deleted":
+    # Someone else's post is not theirs to delete: as if it did not exist.
+    if await require_post(redis, db, keys, user, post_id) != user:
         raise NotFound(f"post {post_id!r}")
-    if author != user:
-        raise Forbidden("only the author may delete a post")
     return await publish(
         redis,
         keys,

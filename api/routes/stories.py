@@ -20,6 +20,7 @@ from api.readers.stories import (
     read_tray,
     read_viewers,
 )
+from api.readers.ties import require_content
 from api.writes import publish
 from domain.clock import now_ms
 from domain.errors import NotFound
@@ -35,7 +36,6 @@ from schemas.views import (
 
 router = APIRouter(tags=["stories"])
 
-_AUTH = error_responses(401)
 _MISSING = error_responses(401, 404)
 _PAGED = error_responses(401, 400, 422)
 MAX_TRAY = 500
@@ -54,11 +54,13 @@ async def read_story_tray(
     return await read_tray(redis, keys, viewer_id=viewer, now=now_ms(), limit=limit, cursor=cursor)
 
 
-@router.get("/users/{user_id}/stories", response_model=StoriesPublic, responses=_AUTH)
+@router.get("/users/{user_id}/stories", response_model=StoriesPublic, responses=_MISSING)
 async def read_user_stories(
     user_id: str, redis: RedisDep, keys: KeysDep, viewer: CurrentUser
 ) -> StoriesPublic:
-    """An author's live stories the viewer may see, in play order."""
+    """An author's live stories the viewer may see, in play order (404 for an account
+    whose content the viewer may not see)."""
+    await require_content(redis, keys, viewer, user_id)
     data = await read_author_stories(redis, keys, viewer_id=viewer, author_id=user_id, now=now_ms())
     return StoriesPublic(author_id=user_id, data=data)
 

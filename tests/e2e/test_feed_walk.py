@@ -194,8 +194,9 @@ def test_unfollow_block_delete_and_going_private_remove_posts(
     profile(producer, private, private=True)
     send(producer, "unfollow", user_id=viewer.user, target_id=private)
     wait_feed(viewer, {kept}, absent={posts[private]}, what="the private account's posts to go")
+    # Hidden like anything else the viewer may not see: not found, not forbidden.
     r = viewer.get(f"/users/{private}/posts")
-    assert r.status_code == 403 and r.json()["code"] == "private_account"
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
 
 
 def test_private_account_posts_leave_recommendations(

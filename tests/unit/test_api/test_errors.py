@@ -7,9 +7,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import errors
-from api.readers.posts import PrivateAccount
 from domain.cursors import InvalidCursor, decode_cursor
 from domain.errors import Conflict, Expired, Forbidden, NotFound
+
+
+class Taken(Conflict):
+    """A refusal naming its own, more precise code."""
+
+    code = "name_taken"
 
 
 def _raises(exc: Exception) -> FastAPI:
@@ -30,7 +35,7 @@ def _raises(exc: Exception) -> FastAPI:
         (Forbidden("not yours"), 403, {"code": "forbidden", "message": "not yours"}),
         (Conflict("taken"), 409, {"code": "conflict", "message": "taken"}),
         (Expired("scroll gone"), 410, {"code": "cursor_expired", "message": "scroll gone"}),
-        (PrivateAccount("private"), 403, {"code": "private_account", "message": "private"}),
+        (Taken("taken"), 409, {"code": "name_taken", "message": "taken"}),
     ],
 )
 def test_domain_error_maps_to_status_and_code(

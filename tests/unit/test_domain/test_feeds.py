@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,14 +9,12 @@ from domain.clock import DAY_MS
 from domain.feeds import (
     BlendedRanker,
     Candidate,
-    PostFacts,
     decode_entry,
     encode_entry,
     is_returning,
     merge_candidates,
     newest,
     rank_within_budget,
-    visible,
 )
 
 NOW = 1_800_000_000_000
@@ -46,29 +43,6 @@ def test_returning_viewer_is_never_seen_or_idle_past_the_cutoff() -> None:
     assert is_returning(None, NOW, 30)
     assert is_returning(NOW - 31 * DAY_MS, NOW, 30)
     assert not is_returning(NOW - 29 * DAY_MS, NOW, 30)
-
-
-@pytest.mark.parametrize(
-    ("facts", "following", "blocked", "require", "expected"),
-    [
-        (PostFacts("a", "ready", False), {"a"}, set(), True, True),
-        (PostFacts("a", "ready", False), set(), set(), True, False),  # unfollowed
-        (PostFacts("a", "ready", False), set(), set(), False, True),  # recommended
-        (PostFacts("a", "ready", False), {"a"}, {"a"}, True, False),  # blocked
-        (PostFacts("a", "deleted", False), {"a"}, set(), True, False),
-        (PostFacts("a", "processing", False), {"a"}, set(), True, False),
-        (PostFacts("a", "ready", True), set(), set(), False, False),  # private
-        (PostFacts("a", "ready", True), {"a"}, set(), True, True),
-        (PostFacts("v", "processing", True), set(), set(), True, True),  # own post
-    ],
-)
-def test_visibility_rules(
-    facts: PostFacts, following: set[str], blocked: set[str], require: bool, expected: bool
-) -> None:
-    got = visible(
-        facts, viewer_id="v", following=following, blocked=blocked, require_following=require
-    )
-    assert got is expected
 
 
 def test_blended_ranker_lifts_engaged_posts_but_recency_breaks_ties() -> None:

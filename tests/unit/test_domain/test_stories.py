@@ -1,4 +1,4 @@
-"""Story lifetime, visibility and tray order."""
+"""Story lifetime and tray order (who may see a story: ``test_visibility``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from domain.stories import (
     expired_stories,
     is_live,
     latest_visible_ms,
-    may_see,
     order_tray,
     remove_story,
 )
@@ -27,30 +26,6 @@ def test_story_is_live_for_exactly_24_hours() -> None:
     assert is_live(NOW - STORY_TTL_MS + 1, NOW)
     assert not is_live(NOW - STORY_TTL_MS, NOW)
     assert not is_live(NOW - 25 * H, NOW)
-
-
-def test_close_friends_only_story_is_hidden_from_others() -> None:
-    common = {"viewer_id": "v", "author_id": "a", "blocked": False}
-    assert not may_see(close_friends_only=True, viewer_is_close_friend=False, **common)
-    assert may_see(close_friends_only=True, viewer_is_close_friend=True, **common)
-    assert may_see(close_friends_only=False, viewer_is_close_friend=False, **common)
-
-
-def test_blocked_viewer_sees_nothing_but_the_author_sees_everything() -> None:
-    assert not may_see(
-        viewer_id="v",
-        author_id="a",
-        close_friends_only=False,
-        viewer_is_close_friend=True,
-        blocked=True,
-    )
-    assert may_see(
-        viewer_id="a",
-        author_id="a",
-        close_friends_only=True,
-        viewer_is_close_friend=False,
-        blocked=False,
-    )
 
 
 def test_add_story_is_idempotent_ordered_and_keeps_expired_for_the_sweeper() -> None:

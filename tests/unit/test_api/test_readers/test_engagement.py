@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from api.readers.engagement import read_comments, read_saved
+from api.readers.engagement import comments_after, read_comments, read_saved
 from schemas.redis_keys import RedisKeys
 
 
@@ -24,16 +24,64 @@ class FakeDb:
         return [r for r in self.rows if r.comment_id > after][:limit]
 
 
+class TiesRedis:
+    """Answers the ties pipeline: ``blocked`` commenters are blocked with the viewer."""
+
+    def __init__(self, blocked: set[str]) -> None:
+        self.blocked = blocked
+        self.calls: list[Any] = []
+
+    def pipeline(self, transaction: bool = True) -> TiesRedis:
+        self.calls = []
+        return self
+
+    async def __aenter__(self) -> TiesRedis:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def smismember(self, key: str, members: list[str]) -> None:
+        hit = self.blocked if key.startswith("ns:blocked:") else set()
+        self.calls.append([int(m in hit) for m in members])
+
+    def hgetall(self, key: str) -> None:
+        self.calls.append({})
+
+    async def execute(self) -> list[Any]:
+        return self.calls
+
+
+async def _comment_pages(redis: TiesRedis, db: FakeDb) -> tuple[list[str], Any]:
+    seen, cursor = [], None
+    while True:
+        page = await read_comments(
+            redis,  # type: ignore[arg-type]
+            db,  # type: ignore[arg-type]
+            RedisKeys("ns"),
+            "viewer",
+            "p1",
+            after=comments_after(cursor),
+            limit=2,
+        )
+        seen += [c.comment_id for c in page.data]
+        if page.next_cursor is None:
+            return seen, page
+        cursor = page.next_cursor
+
+
+async def test_read_comments_leave_out_commenters_blocked_with_the_viewer() -> None:
+    db = FakeDb([f"c{i}" for i in range(5)])
+    for i, row in enumerate(db.rows):
+        row.user_id = f"u{i % 2}"
+    seen, _ = await _comment_pages(TiesRedis({"u1"}), db)
+    assert seen == ["c0", "c2", "c4"]  # the cursor still walks every row
+
+
 async def test_read_comments_pages_oldest_first_without_repeats() -> None:
     ids = [f"c{i}" for i in range(5)]
     db = FakeDb(ids)
-    seen, cursor = [], None
-    while True:
-        page = await read_comments(db, "p1", cursor=cursor, limit=2)  # type: ignore[arg-type]
-        seen += [c.comment_id for c in page.data]
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    seen, page = await _comment_pages(TiesRedis(set()), db)
     assert seen == ids
     assert page.data[-1].created_at == int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
@@ -95,11 +143,10 @@ NEWEST_FIRST = ["pe", "pa", "pd", "pc", "pb"]
 async def _all_pages(redis: Any, db: Any) -> list[str]:
     seen, cursor = [], None
     while True:
-        page = await read_saved(redis, db, RedisKeys("ns"), "u1", cursor=cursor, limit=2)
-        seen += [item.post_id for item in page.data]
-        if page.next_cursor is None:
+        page, cursor = await read_saved(redis, db, RedisKeys("ns"), "u1", cursor=cursor, limit=2)
+        seen += [post_id for _, post_id in page]
+        if cursor is None:
             return seen
-        cursor = page.next_cursor
 
 
 async def test_read_saved_from_redis_pages_newest_first() -> None:

@@ -53,7 +53,14 @@ from sinks.engagement import (
 from streams.app import app, settings
 from streams.batching import Batching, run_batched
 from streams.topics import engagement_sources_topic, posts_by_id_topic, posts_topic
-from tables.engagement import counters, engagement_marks, lifecycle_log, lifecycle_of, marks_log
+from tables.engagement import (
+    counters,
+    engagement_marks,
+    lifecycle_log,
+    lifecycle_of,
+    lifecycle_owner,
+    marks_log,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +88,15 @@ class Effects:
 def apply_event(event: EventBase, partition: int, effects: Effects) -> None:
     """One event: its post's lifecycle, or its mark; stage the rows it changes."""
     if isinstance(event, PostCreated | PostDeleted):
-        after = lifecycle_after(lifecycle_of(event.post_id), deleted=isinstance(event, PostDeleted))
+        current, owner = lifecycle_of(event.post_id), lifecycle_owner(event.post_id)
+        after = lifecycle_after(
+            current, deleted=isinstance(event, PostDeleted), owner=owner, actor=event.user_id
+        )
         if after is not None:
-            lifecycle_log.put(partition, event.post_id, [after, event.occurred_ms])
+            # The author stays the owner of a post they delete; a deletion seen first
+            # is owned by its sender.
+            kept = owner if current is not None and after == DELETED else event.user_id
+            lifecycle_log.put(partition, event.post_id, [after, event.occurred_ms, kept])
             counters.dirty_posts.add(event.post_id)
         return
     action = action_of(event)

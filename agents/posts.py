@@ -130,7 +130,9 @@ async def _deleted(event: PostDeleted) -> None:
     if t.record["author_id"] != event.user_id:
         return  # only the author deletes a post (the API checks it too)
     count = max(0, post_counts[event.user_id] + t.count_delta)
-    if await write_post(connections, post_id=event.post_id, record=t.record, post_count=count):
+    if t.projected and await write_post(
+        connections, post_id=event.post_id, record=t.record, post_count=count
+    ):
         await _spread(event.post_id, t.record)
     if t.changed:
         post_records[event.post_id] = t.record

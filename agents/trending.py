@@ -37,8 +37,8 @@ async def _forward(event: EventBase, tags: list[str], **extra: Any) -> None:
 async def _route(event: EventBase) -> None:
     if isinstance(event, PostCreated):
         known = post_hashtags.get(event.post_id)
-        if known and known.get("deleted"):
-            return  # deleted before its creation reached us: it never counts
+        if known and known.get("deleted") and known.get("author_id") in (None, event.user_id):
+            return  # its author deleted it before its creation reached us: it never counts
         tags = list(parse_hashtags(event.caption))
         if not tags:
             return
@@ -50,7 +50,9 @@ async def _route(event: EventBase) -> None:
         await _forward(event, tags, author_id=event.user_id, created_ms=event.occurred_ms)
     elif isinstance(event, PostDeleted):
         known = post_hashtags.get(event.post_id) or {}
-        post_hashtags[event.post_id] = {**known, "deleted": True}
+        if known.get("author_id", event.user_id) != event.user_id:
+            return  # only its author deletes a post
+        post_hashtags[event.post_id] = {"author_id": event.user_id, **known, "deleted": True}
         if known.get("tags"):
             # Forwarded again on a replay too: the downstream removal is idempotent.
             await _forward(

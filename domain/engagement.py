@@ -210,13 +210,20 @@ def adjust_likes(likes: int, liked_in_view: bool, pending: str | None) -> int:
     return likes
 
 
-def lifecycle_after(current: str | None, *, deleted: bool) -> str | None:
+def lifecycle_after(
+    current: str | None, *, deleted: bool, owner: str | None = None, actor: str | None = None
+) -> str | None:
     """A post's next lifecycle state for the counters; None when nothing changes.
 
     Deletion is final: a replayed or late post_created never revives a deleted post.
+    Only its author deletes a post: ``owner`` is who the state was recorded for (the
+    creator of a live post, the sender of a deletion seen first), ``actor`` the event's
+    user. A deletion by anyone else changes nothing, and a tombstone someone else left
+    does not keep the author's own post from counting.
     """
+    foreign = owner is not None and actor is not None and owner != actor
     if current == DELETED:
-        return None
+        return LIVE if not deleted and foreign else None
     if deleted:
-        return DELETED
+        return None if current == LIVE and foreign else DELETED
     return LIVE if current is None else None

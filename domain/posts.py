@@ -36,6 +36,10 @@ class Transition:
     record: dict[str, Any]  # the table value after the event
     changed: bool  # the state or version moved: write the sinks
     count_delta: int  # change of the author's post count
+    # False for a tombstone of a post this author's partition never saw: kept in the
+    # table (a late creation stays deleted) but not projected, because the post may be
+    # someone else's, and only its author deletes it.
+    projected: bool = True
 
 
 def on_created(
@@ -93,7 +97,7 @@ def on_deleted(existing: Mapping[str, Any] | None, *, author_id: str, version: i
             "reason": None,
             "version": version,
         }
-        return Transition(record, changed=True, count_delta=0)
+        return Transition(record, changed=True, count_delta=0, projected=False)
     record = {
         **existing,
         "state": DELETED,

@@ -83,6 +83,13 @@ def lifecycle_of(post_id: str) -> str | None:
     return value[0] if value else None
 
 
+def lifecycle_owner(post_id: str) -> str | None:
+    """Who the post's lifecycle was recorded for (its author once created); None when
+    unknown or recorded before owners were kept."""
+    value = lifecycle_log.raw.get(post_id)
+    return value[2] if value and len(value) > 2 else None
+
+
 def is_live(post_id: str) -> bool:
     return lifecycle_of(post_id) == LIVE
 

@@ -30,8 +30,8 @@ def created(post_id: str = "p1") -> EventBase:
     return engagement("post_created", user_id="a1", post_id=post_id, caption="", media=[])
 
 
-def deleted(post_id: str = "p1") -> EventBase:
-    return engagement("post_deleted", user_id="a1", post_id=post_id)
+def deleted(post_id: str = "p1", *, by: str = "a1") -> EventBase:
+    return engagement("post_deleted", user_id=by, post_id=post_id)
 
 
 def count(kind: str, post_id: str = "p1") -> int:
@@ -99,6 +99,18 @@ async def test_like_on_deleted_post_dropped(engage: Any) -> None:
 async def test_post_created_after_delete_never_revives(engage: Any) -> None:
     await engage(deleted(), created())
     assert lifecycle_of("p1") == "deleted"
+
+
+async def test_post_deleted_by_another_user_keeps_counting(engage: Any) -> None:
+    await engage(created(), deleted(by="intruder"), engagement("like"))
+    assert lifecycle_of("p1") == "live"
+    assert count(LIKES) == 1
+
+
+async def test_anothers_deletion_seen_first_does_not_bury_the_authors_post(engage: Any) -> None:
+    await engage(deleted(by="intruder"), created(), engagement("like"))
+    assert lifecycle_of("p1") == "live"
+    assert count(LIKES) == 1
 
 
 async def test_comment_created_stages_comment_row(engage: Any, sinks: Any) -> None:

@@ -139,6 +139,13 @@ async def test_post_deleted_by_another_user_changes_nothing(posts: Any, sinks: A
     assert sinks.named("retract_post") == []
 
 
+async def test_unknown_post_deleted_is_kept_but_never_projected(posts: Any, sinks: Any) -> None:
+    # The post may be another author's (in another partition): nothing is written.
+    await posts(post_deleted(author="intruder"))
+    assert sinks.named("write_post") == []
+    assert post_records["p1"]["state"] == DELETED
+
+
 async def test_post_deleted_before_created_never_pushed(posts: Any, sinks: Any) -> None:
     await posts(post_deleted())
     await posts(post_created())

@@ -92,6 +92,13 @@ async def test_post_deleted_before_created_never_counts(route: Any, sent: Any) -
     assert sent.messages == []
 
 
+async def test_post_deleted_by_another_user_is_not_forwarded(route: Any, sent: Any) -> None:
+    await route(post_created("#a"))
+    await route(post_deleted(author="intruder"))
+    assert [m.event.type for m in sent.messages] == ["post_created"]
+    assert "deleted" not in post_hashtags["p1"]
+
+
 async def test_hashtag_use_kept_once_per_user(count: Any, sinks: Any) -> None:
     post = post_created("#sun")
     await count(tag_copy(post, "sun", created_ms=post.occurred_ms), "sun")

@@ -138,6 +138,16 @@ def test_deletion_is_final_for_the_counters() -> None:
     assert lifecycle_after(None, deleted=True) == DELETED
 
 
+def test_only_the_author_deletes_a_post_for_the_counters() -> None:
+    # A live post's owner is its creator: someone else's deletion changes nothing.
+    assert lifecycle_after(LIVE, deleted=True, owner="a", actor="x") is None
+    assert lifecycle_after(LIVE, deleted=True, owner="a", actor="a") == DELETED
+    # A deletion seen first is owned by its sender: the author's creation still counts,
+    # a creation by the same sender stays deleted.
+    assert lifecycle_after(DELETED, deleted=False, owner="x", actor="a") == LIVE
+    assert lifecycle_after(DELETED, deleted=False, owner="a", actor="a") is None
+
+
 def test_a_pending_like_answers_for_the_viewer_until_the_stream_catches_up() -> None:
     assert merge_pending_like(False, "1") is True
     assert merge_pending_like(True, "0") is False

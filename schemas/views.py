@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 
 class ErrorPublic(BaseModel):
@@ -222,3 +222,51 @@ class SavedPostPublic(BaseModel):
 class SavedPage(BaseModel):
     data: list[SavedPostPublic] = Field(description="newest first")
     next_cursor: str | None = None
+
+
+# --- accounts and profile editing -----------------------------------------------------
+
+
+class AccountCreate(BaseModel):
+    """Registration. The username is stored normalized (NFKC, lowercase); 1-30 of
+    a-z 0-9 . _ and not only dots. The password is 8-256 characters."""
+
+    username: StrictStr = Field(min_length=1, max_length=64)
+    password: StrictStr = Field(min_length=1, max_length=1024)
+    display_name: StrictStr = Field(default="", max_length=128)
+
+
+class Credentials(BaseModel):
+    username: StrictStr = Field(min_length=1, max_length=1024)
+    password: StrictStr = Field(min_length=1, max_length=1024)
+
+
+class RefreshTokenBody(BaseModel):
+    refresh_token: StrictStr = Field(min_length=1, max_length=1024)
+
+
+class TokensPublic(BaseModel):
+    """A session: a short-lived access token and the refresh token that renews it."""
+
+    user_id: str
+    access_token: str = Field(description="send as `Authorization: Bearer <access_token>`")
+    refresh_token: str = Field(
+        description="opaque; spent by POST /v1/accounts/refresh, which returns the next one"
+    )
+    token_type: str = "bearer"
+    expires_in: int = Field(description="seconds the access token stays valid")
+
+
+class AccountTokensPublic(TokensPublic):
+    username: str = Field(description="the normalized username")
+
+
+class ProfileUpdate(BaseModel):
+    """A partial profile edit: fields left out (or null) keep their values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    display_name: StrictStr | None = Field(default=None, max_length=128)
+    bio: StrictStr | None = Field(default=None, max_length=512)
+    is_private: StrictBool | None = None

@@ -2,9 +2,10 @@
 
 Edge events for one pair share a partition (the graph topic is keyed by followee), so
 they arrive in order; Cassandra writes take the server's time and Redis writes are
-SADD/SREM, so a replay of that order converges on the same edges. Counts are absolute
-values: followers from the exact Faust table, following as the size of the set.
-``read_audience`` is the one place fan-out reads an author's followers from.
+SADD/SREM (ZADD/ZREM for pending follow requests), so a replay of that order converges
+on the same edges. Counts are absolute values: followers from the exact Faust table,
+following as the size of the set. ``read_audience`` is the one place fan-out reads an
+author's followers from; ``read_follow_facts`` is what a follow is decided on.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any
 
 from clients.lua import Lua
 from clients.redis import pipelined
+from domain.clock import to_ms
 from domain.fanout import Audience
+from domain.graph import FollowFacts
+from schemas.redis_hashes import ProfileHash
 from sinks.connections import Connections
 from sinks.feeds import read_last_seen
 
@@ -29,6 +33,14 @@ redis.call('HSET', KEYS[2], ARGV[3], n)
 return n
 """)
 
+# Which of an author's followers muted them, in one call however many they are.
+# KEYS: each follower's muted set; ARGV: the author. Returns 1|0 per key.
+MUTED_AUTHOR = Lua("""
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('SISMEMBER', key, ARGV[1]) end
+return out
+""")
+
 _FOLLOWER = "INSERT INTO followers (user_id, follower_id, since) VALUES (?, ?, ?)"
 _FOLLOWING = "INSERT INTO following (user_id, followee_id, since) VALUES (?, ?, ?)"
 _UNFOLLOWER = "DELETE FROM followers WHERE user_id = ? AND follower_id = ?"
@@ -40,6 +52,10 @@ _UNBLOCK = "DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?"
 _BLOCKS = "SELECT blocked_id FROM blocks WHERE user_id = ? AND blocked_id = ?"
 _CLOSE = "INSERT INTO close_friends (user_id, friend_id, since) VALUES (?, ?, ?)"
 _UNCLOSE = "DELETE FROM close_friends WHERE user_id = ? AND friend_id = ?"
+_REQUEST = "INSERT INTO follow_requests (owner_id, requester_id, requested_at) VALUES (?, ?, ?)"
+_UNREQUEST = "DELETE FROM follow_requests WHERE owner_id = ? AND requester_id = ?"
+_MUTE = "INSERT INTO mutes (user_id, muted_id, since) VALUES (?, ?, ?)"
+_UNMUTE = "DELETE FROM mutes WHERE user_id = ? AND muted_id = ?"
 
 
 async def write_follow(
@@ -81,9 +97,60 @@ async def write_follow(
     await db.execute(_FOLLOWING_COUNT, (int(following), follower_id))
 
 
-async def is_hidden(conn: Connections, user_id: str, other_id: str) -> bool:
-    """Whether the two are blocked from each other (either way)."""
-    return bool(await conn.redis().sismember(conn.keys.blocked(user_id), other_id))
+async def read_follow_facts(conn: Connections, follower_id: str, followee_id: str) -> FollowFacts:
+    """Blocked either way, the followee's privacy (its cached profile; none: public) and
+    the follower's pending request, in one round trip."""
+    k, redis = conn.keys, conn.redis()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.sismember(k.blocked(follower_id), followee_id)
+        pipe.hgetall(k.user(followee_id))
+        pipe.zscore(k.follow_requests(followee_id), follower_id)
+        hidden, profile, requested = await pipe.execute()
+    cached = ProfileHash.from_fields(profile)
+    return FollowFacts(
+        hidden=bool(hidden),
+        private=bool(cached and cached.is_private),
+        requested=requested is not None,
+    )
+
+
+async def write_follow_request(
+    conn: Connections, *, owner_id: str, requester_id: str, present: bool, requested_at: datetime
+) -> None:
+    """A pending request to follow ``owner_id`` (or its end): the owner's requests by
+    time and the requester's requests-sent set. A request asked again keeps its time."""
+    db = await conn.db()
+    k, redis = conn.keys, conn.redis()
+    if present:
+        await db.execute(_REQUEST, (owner_id, requester_id, requested_at))
+    else:
+        await db.execute(_UNREQUEST, (owner_id, requester_id))
+    async with redis.pipeline(transaction=False) as pipe:
+        if present:
+            pipe.zadd(k.follow_requests(owner_id), {requester_id: to_ms(requested_at)}, nx=True)
+            pipe.sadd(k.requests_sent(requester_id), owner_id)
+        else:
+            pipe.zrem(k.follow_requests(owner_id), requester_id)
+            pipe.srem(k.requests_sent(requester_id), owner_id)
+        await pipe.execute()
+
+
+async def read_follow_requests(conn: Connections, owner_id: str) -> list[str]:
+    """Every requester still waiting on ``owner_id``, oldest first."""
+    return list(await conn.redis().zrange(conn.keys.follow_requests(owner_id), 0, -1))
+
+
+async def write_mute(
+    conn: Connections, *, user_id: str, muted_id: str, present: bool, occurred_at: datetime
+) -> None:
+    """``user_id`` muted ``muted_id`` (or no longer does); the follow is left alone."""
+    db = await conn.db()
+    if present:
+        await db.execute(_MUTE, (user_id, muted_id, occurred_at))
+        await conn.redis().sadd(conn.keys.muted(user_id), muted_id)
+    else:
+        await db.execute(_UNMUTE, (user_id, muted_id))
+        await conn.redis().srem(conn.keys.muted(user_id), muted_id)
 
 
 async def is_close_friend(conn: Connections, owner_id: str, friend_id: str) -> bool:
@@ -91,7 +158,8 @@ async def is_close_friend(conn: Connections, owner_id: str, friend_id: str) -> b
 
 
 async def read_audience(conn: Connections, author_id: str) -> Audience:
-    """The author's followers, who is hidden from them, their close friends, activity."""
+    """The author's followers, who is hidden from them or muted them, their close
+    friends, activity."""
     k, redis = conn.keys, conn.redis()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.smembers(k.followers(author_id))
@@ -99,11 +167,13 @@ async def read_audience(conn: Connections, author_id: str) -> Audience:
         pipe.smembers(k.close_friends(author_id))
         followers, hidden, close = await pipe.execute()
     ordered = tuple(sorted(followers))
+    muted = await MUTED_AUTHOR(redis, [k.muted(f) for f in ordered], [author_id]) if ordered else []
     return Audience(
         author_id=author_id,
         followers=ordered,
         last_seen_ms=await read_last_seen(conn, list(ordered)),
         hidden=frozenset(hidden),
+        muted_by=frozenset(f for f, flag in zip(ordered, muted, strict=True) if flag),
         close_friends=frozenset(close),
     )
 
@@ -111,7 +181,8 @@ async def read_audience(conn: Connections, author_id: str) -> Audience:
 async def write_block(
     conn: Connections, *, blocker_id: str, blocked_id: str, present: bool, occurred_at: datetime
 ) -> None:
-    """Record a block (or its end); each side's hidden set holds the other while either blocks."""
+    """Record a block (or its end); each side's hidden set holds the other while either
+    blocks. A block also ends close friendship and pending follow requests, both ways."""
     db = await conn.db()
     redis = conn.redis()
     k = conn.keys
@@ -120,13 +191,20 @@ async def write_block(
         async with redis.pipeline(transaction=False) as pipe:
             pipe.sadd(k.blocked(blocker_id), blocked_id)
             pipe.sadd(k.blocked(blocked_id), blocker_id)
-            pipe.srem(k.close_friends(blocker_id), blocked_id)
-            pipe.srem(k.close_friends(blocked_id), blocker_id)
-            pipe.srem(k.close_friend_of(blocked_id), blocker_id)
-            pipe.srem(k.close_friend_of(blocker_id), blocked_id)
+            for one, other in ((blocker_id, blocked_id), (blocked_id, blocker_id)):
+                pipe.srem(k.close_friends(one), other)
+                pipe.srem(k.close_friend_of(other), one)
+                pipe.zrem(k.follow_requests(one), other)
+                pipe.srem(k.requests_sent(other), one)
             await pipe.execute()
-        await db.execute(_UNCLOSE, (blocker_id, blocked_id))
-        await db.execute(_UNCLOSE, (blocked_id, blocker_id))
+        await db.execute_together(
+            [
+                (_UNCLOSE, (blocker_id, blocked_id)),
+                (_UNCLOSE, (blocked_id, blocker_id)),
+                (_UNREQUEST, (blocker_id, blocked_id)),
+                (_UNREQUEST, (blocked_id, blocker_id)),
+            ]
+        )
         return
     await db.execute(_UNBLOCK, (blocker_id, blocked_id))
     if not await db.execute(_BLOCKS, (blocked_id, blocker_id)):
@@ -158,7 +236,8 @@ async def write_close_friend(
 
 
 async def rebuild_graph(conn: Connections) -> int:
-    """Refill follow sets, hidden sets, close friends, counts and celebrities from Cassandra."""
+    """Refill follow sets, hidden sets, close friends, follow requests, mutes, counts and
+    celebrities from Cassandra."""
 
     db = await conn.db()
     redis = conn.redis()
@@ -182,6 +261,17 @@ async def rebuild_graph(conn: Connections) -> int:
         written += 1
     for row in await db.scan("SELECT user_id, friend_id FROM close_friends"):
         commands.append(lambda p, r=row: p.sadd(k.close_friends(r.user_id), r.friend_id))
+        commands.append(lambda p, r=row: p.sadd(k.close_friend_of(r.friend_id), r.user_id))
+        written += 1
+    for row in await db.scan("SELECT owner_id, requester_id, requested_at FROM follow_requests"):
+        ms = to_ms(row.requested_at) if row.requested_at else 0
+        commands.append(
+            lambda p, r=row, ms=ms: p.zadd(k.follow_requests(r.owner_id), {r.requester_id: ms})
+        )
+        commands.append(lambda p, r=row: p.sadd(k.requests_sent(r.requester_id), r.owner_id))
+        written += 1
+    for row in await db.scan("SELECT user_id, muted_id FROM mutes"):
+        commands.append(lambda p, r=row: p.sadd(k.muted(r.user_id), r.muted_id))
         written += 1
     await pipelined(redis, commands)
     # Following counts from the restored sets, as the live sink keeps them.

@@ -15,12 +15,14 @@ from sinks.connections import Connections
 from sinks.scripts import HSET_IF_NEWER
 
 _UPSERT = (
-    "INSERT INTO users (user_id, username, display_name, is_private, updated_at, event_id) "
-    "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+    "INSERT INTO users (user_id, username, display_name, is_private, bio, updated_at, event_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
 
 
-async def write_profile(conn: Connections, event: ProfileUpdated) -> None:
+async def write_profile(conn: Connections, event: ProfileUpdated) -> bool:
+    """The profile, durably and in the cache; whether the cache now holds this version
+    (False: a newer change was already there, so this one is history)."""
     micros = to_micros(event.occurred_at)
     await conn.execute(
         _UPSERT,
@@ -29,22 +31,24 @@ async def write_profile(conn: Connections, event: ProfileUpdated) -> None:
             event.username,
             event.display_name,
             event.is_private,
+            event.bio,
             event.occurred_at,
             event.event_id,
             micros,
         ),
     )
-    shape = ProfileHash(event.username, event.display_name, event.is_private)
-    await HSET_IF_NEWER(
+    shape = ProfileHash(event.username, event.display_name, event.is_private, event.bio)
+    applied = await HSET_IF_NEWER(
         conn.redis(), [conn.keys.user(event.user_id)], [str(event.occurred_ms), *shape.fields()]
     )
+    return bool(applied)
 
 
 async def rebuild_profiles(conn: Connections) -> int:
     """Refill every cached profile from Cassandra; returns how many were written."""
     db = await conn.db()
     rows = await db.scan(
-        "SELECT user_id, username, display_name, is_private, updated_at FROM users"
+        "SELECT user_id, username, display_name, is_private, bio, updated_at FROM users"
     )
     await pipelined(
         conn.redis(),
@@ -55,7 +59,7 @@ async def rebuild_profiles(conn: Connections) -> int:
                 [
                     str(to_ms(r.updated_at) if r.updated_at else 0),
                     *ProfileHash(
-                        r.username or "", r.display_name or "", bool(r.is_private)
+                        r.username or "", r.display_name or "", bool(r.is_private), r.bio or ""
                     ).fields(),
                 ],
             )

@@ -1,20 +1,26 @@
-"""maintain_graph without a broker: edges, exact counts, and what each graph event causes."""
+"""maintain_graph without a broker: edges, exact counts, follow requests, mutes, and what
+each graph event causes."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+import agents.graph
+import agents.users
 from agents.graph import maintain_graph
-from domain.clock import now_ms
+from domain.clock import now_ms, to_ms
+from domain.graph import FollowFacts
 from domain.stories import LiveStory
 from schemas.events import EventBase
 from settings import get_settings
 from tables.graph import follow_edges, follower_counts
 from tests.factories import event_factory
+from tests.unit.test_agents.conftest import NO_CONNECTIONS, Call, FakeSinks, Harness
 
 THRESHOLD = get_settings().celebrity_threshold
 
@@ -23,8 +29,87 @@ def graph_event(kind: str, user_id: str, target_id: str, **fields: Any) -> Event
     return event_factory(kind, user_id=user_id, target_id=target_id, **fields)
 
 
+@dataclass
+class GraphFacts:
+    """The graph sink's requests and mutes, faked beside ``FakeSinks`` (which keeps the
+    blocks): private accounts, pending requests (owner -> requester -> ms), mutes."""
+
+    sinks: FakeSinks
+    private: set[str] = field(default_factory=set)
+    requests: dict[str, dict[str, int]] = field(default_factory=dict)
+    mutes: set[tuple[str, str]] = field(default_factory=set)  # (muter, muted)
+
+    READS = frozenset({"read_follow_facts", "read_follow_requests"})
+
+    def _record(self, name: str, conn: Any, *args: Any, **kwargs: Any) -> None:
+        assert conn is NO_CONNECTIONS, "agents pass sinks.connections to every sink"
+        self.sinks.calls.append(Call(name, args, kwargs))
+
+    async def read_follow_facts(self, conn: Any, follower_id: str, followee_id: str) -> FollowFacts:
+        self._record("read_follow_facts", conn, follower_id, followee_id)
+        return FollowFacts(
+            hidden=frozenset((follower_id, followee_id)) in self.sinks.blocks,
+            private=followee_id in self.private,
+            requested=follower_id in self.requests.get(followee_id, {}),
+        )
+
+    async def write_follow_request(
+        self, conn: Any, *, owner_id: str, requester_id: str, present: bool, requested_at: datetime
+    ) -> None:
+        self._record(
+            "write_follow_request",
+            conn,
+            owner_id=owner_id,
+            requester_id=requester_id,
+            present=present,
+            requested_at=requested_at,
+        )
+        pending = self.requests.setdefault(owner_id, {})
+        if present:
+            pending.setdefault(requester_id, to_ms(requested_at))
+        else:
+            pending.pop(requester_id, None)
+
+    async def read_follow_requests(self, conn: Any, owner_id: str) -> list[str]:
+        self._record("read_follow_requests", conn, owner_id)
+        pending = self.requests.get(owner_id, {})
+        return sorted(pending, key=lambda r: (pending[r], r))
+
+    async def write_mute(
+        self, conn: Any, *, user_id: str, muted_id: str, present: bool, occurred_at: datetime
+    ) -> None:
+        self._record(
+            "write_mute",
+            conn,
+            user_id=user_id,
+            muted_id=muted_id,
+            present=present,
+            occurred_at=occurred_at,
+        )
+        if present:
+            self.mutes.add((user_id, muted_id))
+        else:
+            self.mutes.discard((user_id, muted_id))
+
+
+def install_graph_facts(monkeypatch: pytest.MonkeyPatch, harness: Harness) -> GraphFacts:
+    """The graph sink functions ``FakeSinks`` lacks, into the agents' fake ``sinks.graph``."""
+    facts = GraphFacts(harness.sinks)
+    monkeypatch.setattr(harness.sinks, "READS", FakeSinks.READS | GraphFacts.READS, raising=False)
+    for module in (agents.graph, agents.users):
+        for name in ("read_follow_facts", "write_follow_request", "read_follow_requests"):
+            monkeypatch.setattr(module.graph_sink, name, getattr(facts, name), raising=False)
+        monkeypatch.setattr(module.graph_sink, "write_mute", facts.write_mute, raising=False)
+    return facts
+
+
 @pytest.fixture
-async def graph(harness: Any) -> AsyncIterator[Any]:
+def facts(monkeypatch: pytest.MonkeyPatch, harness: Harness) -> GraphFacts:
+    return install_graph_facts(monkeypatch, harness)
+
+
+@pytest.fixture
+async def graph(harness: Any, facts: GraphFacts) -> AsyncIterator[Any]:
     async with maintain_graph.test_context() as agent:
 
         async def put(kind: str, user_id: str, target_id: str, **fields: Any) -> EventBase:
@@ -191,3 +276,197 @@ async def test_close_friend_removed_writes_absent_and_touches_no_tray(
     await graph("close_friend_removed", "u1", "u2")
     assert sinks.writes() == ["write_close_friend"]
     assert sinks.named("write_close_friend")[0]["present"] is False
+
+
+# --- follow requests --------------------------------------------------------------------
+
+
+async def test_follow_private_account_becomes_pending_request(
+    graph: Any, sinks: Any, facts: GraphFacts
+) -> None:
+    facts.private.add("owner")
+    follow = await graph("follow", "fan", "owner")
+    assert sinks.writes() == ["write_follow_request"]
+    (request,) = sinks.named("write_follow_request")
+    assert request == {
+        "owner_id": "owner",
+        "requester_id": "fan",
+        "present": True,
+        "requested_at": follow.occurred_at,
+    }
+    assert "owner|fan" not in follow_edges
+    assert follower_counts["owner"] == 0
+
+
+async def test_follow_requested_public_account_follows_at_once(
+    graph: Any, sinks: Any, facts: GraphFacts
+) -> None:
+    await graph("follow_requested", "fan", "pub")
+    assert follow_edges["pub|fan"] is True
+    assert follower_counts["pub"] == 1
+    assert sinks.named("write_follow_request") == []
+    assert sinks.named("push_tail") == [{"author_id": "pub", "recipients": ["fan"]}]
+
+
+async def test_follow_requested_private_account_replayed_keeps_one_request(
+    graph: Any, sinks: Any, facts: GraphFacts
+) -> None:
+    facts.private.add("owner")
+    first = await graph("follow_requested", "fan", "owner")
+    await graph("follow_requested", "fan", "owner")
+    assert facts.requests == {"owner": {"fan": first.occurred_ms}}
+    assert sinks.named("write_follow") == []
+    assert follower_counts["owner"] == 0
+
+
+async def test_follow_requested_blocked_or_self_records_nothing(
+    graph: Any, sinks: Any, facts: GraphFacts
+) -> None:
+    facts.private.update({"owner", "fan"})
+    sinks.blocks.add(frozenset(("fan", "owner")))
+    await graph("follow_requested", "fan", "owner")
+    await graph("follow_requested", "fan", "fan")
+    assert sinks.writes() == []
+    assert facts.requests == {}
+
+
+async def test_follow_private_account_by_follower_stays_a_follow(
+    graph: Any, sinks: Any, facts: GraphFacts
+) -> None:
+    await graph("follow", "fan", "owner")
+    facts.private.add("owner")  # going private keeps the followers it has
+    await graph("follow", "fan", "owner")
+    await graph("follow_requested", "fan", "owner")
+    assert follow_edges["owner|fan"] is True
+    assert follower_counts["owner"] == 1
+    assert sinks.named("write_follow_request") == []
+
+
+async def test_approved_follow_of_private_account_follows_and_clears_request(
+    graph: Any, sinks: Any, facts: GraphFacts
+) -> None:
+    facts.private.add("owner")
+    await graph("follow_requested", "fan", "owner")
+    await graph("follow", "fan", "owner", cause="approved")
+    assert follow_edges["owner|fan"] is True
+    assert follower_counts["owner"] == 1
+    assert [w["present"] for w in sinks.named("write_follow_request")] == [True, False]
+    assert facts.requests == {"owner": {}}
+    assert sinks.writes()[-1] == "write_follow_request"  # cleared once the edge stood
+
+
+async def test_approval_of_pending_request_reissues_follow_keyed_by_owner(
+    graph: Any, sinks: Any, sent: Any, facts: GraphFacts
+) -> None:
+    facts.private.add("owner")
+    facts.requests["owner"] = {"fan": 1}
+    approval = await graph("follow_request_approved", "owner", "fan")  # keyed by the requester
+    (message,) = sent.to("graph")
+    assert message.key == b"owner"  # the edge fan -> owner lives in the owner's partition
+    follow = message.event
+    assert follow.type == "follow"
+    assert (follow.user_id, follow.target_id) == ("fan", "owner")  # type: ignore[attr-defined]
+    assert follow.event_id == f"{approval.event_id}-follow"
+    assert follow.occurred_at == approval.occurred_at
+    assert follow.model_extra == {"cause": "approved"}
+    assert sinks.writes() == []  # the follow itself removes the request, once it stands
+
+
+async def test_approved_follow_fans_out_owner_posts_and_stories_to_new_follower(
+    graph: Any, sinks: Any, sent: Any, harness: Any, facts: GraphFacts
+) -> None:
+    created = now_ms() - 60_000
+    sinks.stories["owner"] = [LiveStory("s1", created, False)]
+    facts.private.add("owner")
+    await graph("follow_requested", "fan", "owner")
+    await graph("follow_request_approved", "owner", "fan")
+    (message,) = sent.to("graph")
+    async with maintain_graph.test_context() as agent:
+        await harness.feed(agent, message.value, key="owner")
+    assert follow_edges["owner|fan"] is True
+    assert sinks.named("push_tail") == [{"author_id": "owner", "recipients": ["fan"]}]
+    assert sinks.named("raise_in_tray") == [
+        {"viewer_id": "fan", "author_id": "owner", "score": created}
+    ]
+    assert facts.requests == {"owner": {}}
+
+
+async def test_approval_not_pending_or_replayed_sends_nothing(
+    graph: Any, sinks: Any, sent: Any, facts: GraphFacts
+) -> None:
+    await graph("follow_request_approved", "owner", "fan")  # never asked (or answered)
+    facts.requests["owner"] = {"fan": 1}
+    approval = await graph("follow_request_approved", "owner", "fan")
+    assert len(sent.to("graph")) == 1
+    facts.requests["owner"] = {}  # the follow it re-issued has landed
+    await graph("follow_request_approved", "owner", "fan", event_id=approval.event_id)
+    assert len(sent.to("graph")) == 1
+    assert sinks.writes() == []
+
+
+async def test_denial_and_cancellation_remove_the_request(
+    graph: Any, sinks: Any, facts: GraphFacts
+) -> None:
+    facts.requests["owner"] = {"fan": 1, "other": 2}
+    await graph("follow_request_denied", "owner", "fan")  # by the owner, keyed by the requester
+    await graph("follow_request_cancelled", "other", "owner")  # by the requester
+    assert [
+        (w["owner_id"], w["requester_id"], w["present"])
+        for w in sinks.named("write_follow_request")
+    ] == [
+        ("owner", "fan", False),
+        ("owner", "other", False),
+    ]
+    assert facts.requests == {"owner": {}}
+    assert sinks.named("write_follow") == []
+
+
+async def test_block_writes_block_which_ends_requests_and_reverse_follow(
+    graph: Any, sinks: Any, sent: Any, facts: GraphFacts
+) -> None:
+    facts.requests["owner"] = {"fan": 1}
+    await graph("block", "owner", "fan")
+    # sinks.graph.write_block removes pending requests both ways (tested on real Redis).
+    assert sinks.writes()[0] == "write_block"
+    assert sinks.named("write_block")[0]["present"] is True
+    assert [m.event.type for m in sent.to("graph")] == ["unfollow"]
+
+
+# --- mutes -------------------------------------------------------------------------------
+
+
+async def test_mute_writes_mute_and_keeps_follow(graph: Any, sinks: Any, facts: GraphFacts) -> None:
+    await graph("follow", "fan", "author")
+    mute = await graph("mute", "fan", "author")
+    assert sinks.named("write_mute") == [
+        {"user_id": "fan", "muted_id": "author", "present": True, "occurred_at": mute.occurred_at}
+    ]
+    assert follow_edges["author|fan"] is True
+    assert follower_counts["author"] == 1
+    assert sinks.named("retract_author") == []
+
+
+async def test_unmute_of_followed_author_brings_back_posts_and_stories(
+    graph: Any, sinks: Any, facts: GraphFacts
+) -> None:
+    created = now_ms() - 60_000
+    sinks.stories["author"] = [LiveStory("s1", created, False)]
+    await graph("follow", "fan", "author")
+    await graph("mute", "fan", "author")
+    await graph("unmute", "fan", "author")
+    assert [w["present"] for w in sinks.named("write_mute")] == [True, False]
+    assert facts.mutes == set()
+    assert len(sinks.named("push_tail")) == 2  # the follow's backfill, then the unmute's
+    assert len(sinks.named("raise_in_tray")) == 2
+
+
+async def test_unmute_of_unfollowed_author_pushes_nothing(
+    graph: Any, sinks: Any, facts: GraphFacts
+) -> None:
+    await graph("unmute", "fan", "author")
+    assert sinks.writes() == ["write_mute"]
+
+
+async def test_mute_of_oneself_writes_nothing(graph: Any, sinks: Any, facts: GraphFacts) -> None:
+    await graph("mute", "u1", "u1")
+    assert sinks.writes() == []

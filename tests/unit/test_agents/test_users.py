@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
+import agents.users
 from agents.users import track_users
 from domain.clock import DAY_MS, now_ms
 from schemas.events import EventBase, make_event
 from settings import get_settings
 from tests.factories import event_factory
+from tests.unit.test_agents.test_graph import GraphFacts, install_graph_facts
 
 INACTIVE_AFTER_DAYS = get_settings().inactive_after_days
 
@@ -21,7 +23,12 @@ def feed_opened(user_id: str = "u1") -> EventBase:
 
 
 @pytest.fixture
-async def users(harness: Any) -> AsyncIterator[Any]:
+def facts(monkeypatch: pytest.MonkeyPatch, harness: Any) -> GraphFacts:
+    return install_graph_facts(monkeypatch, harness)
+
+
+@pytest.fixture
+async def users(harness: Any, facts: GraphFacts) -> AsyncIterator[Any]:
     async with track_users.test_context() as agent:
 
         async def put(event: EventBase | bytes, *, key: str = "u1", handled: bool = True) -> None:
@@ -66,3 +73,66 @@ async def test_feed_opened_first_time_rebuilds_feed(users: Any, sinks: Any) -> N
     await users(opened)
     assert sinks.args("mark_active") == [("u1", opened.occurred_ms)]
     assert sinks.args("rebuild_feed") == [("u1",)]
+
+
+# --- going public approves pending follow requests ---------------------------------------
+
+
+@pytest.fixture
+def newest(monkeypatch: pytest.MonkeyPatch, sinks: Any) -> dict[str, bool]:
+    """``write_profile`` answers whether the cache now holds this version (True here)."""
+    answer = {"newest": True}
+    recorded = agents.users.write_profile
+
+    async def write_profile(conn: Any, event: Any) -> bool:
+        await recorded(conn, event)
+        return answer["newest"]
+
+    monkeypatch.setattr(agents.users, "write_profile", write_profile)
+    return answer
+
+
+def profile(*, private: bool, user_id: str = "owner") -> EventBase:
+    return event_factory("profile_updated", user_id=user_id, is_private=private)
+
+
+async def test_profile_going_public_approves_every_pending_request(
+    users: Any, sinks: Any, sent: Any, facts: GraphFacts, newest: Any
+) -> None:
+    facts.requests["owner"] = {"fan": 2, "early": 1}
+    public = profile(private=False)
+    await users(public, key="owner")
+    assert sinks.writes() == ["write_profile"]  # written before the requests are read
+    approvals = sent.to("graph")
+    assert [m.key for m in approvals] == [b"early", b"fan"]  # keyed by the requester
+    for message, requester in zip(approvals, ("early", "fan"), strict=True):
+        event = message.event
+        assert event.type == "follow_request_approved"
+        assert (event.user_id, event.target_id) == ("owner", requester)  # type: ignore[attr-defined]
+        assert event.event_id == f"{public.event_id}-approve-{requester}"
+        assert event.occurred_at == public.occurred_at
+
+
+async def test_profile_staying_private_approves_nothing(
+    users: Any, sinks: Any, sent: Any, facts: GraphFacts, newest: Any
+) -> None:
+    facts.requests["owner"] = {"fan": 1}
+    await users(profile(private=True), key="owner")
+    assert sent.messages == []
+    assert "read_follow_requests" not in [call.name for call in sinks.calls]
+
+
+async def test_profile_older_than_cached_one_approves_nothing(
+    users: Any, sent: Any, facts: GraphFacts, newest: Any
+) -> None:
+    facts.requests["owner"] = {"fan": 1}
+    newest["newest"] = False  # a newer (private) profile is already in place
+    await users(profile(private=False), key="owner")
+    assert sent.messages == []
+
+
+async def test_profile_public_without_requests_sends_nothing(
+    users: Any, sent: Any, facts: GraphFacts, newest: Any
+) -> None:
+    await users(profile(private=False), key="owner")
+    assert sent.messages == []

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Request, Response, status
-from fastapi.responses import JSONResponse
 
 from api import credentials as cred
 from api.auth import (
@@ -35,6 +34,7 @@ from api.auth import (
 )
 from api.deps import DbDep, IdempotencyKey, KeysDep, ProducerDep, RedisDep, SecretDep, SettingsDep
 from api.errors import ApiError, error_responses
+from api.ratelimit import login_failed, login_refusal, login_succeeded, login_wait
 from api.writes import IDEMPOTENCY_TTL_S, publish
 from clients.cassandra import Db
 from domain.accounts import (
@@ -53,7 +53,6 @@ from schemas.views import (
     AccountCreate,
     AccountTokensPublic,
     Credentials,
-    ErrorPublic,
     RefreshTokenBody,
     TokensPublic,
 )
@@ -62,30 +61,6 @@ from settings import Settings
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
 _WRONG_CREDENTIALS = "wrong username or password"
-
-
-# --- login back-off: the rate limiter's three calls around a login -----------------
-# check before verifying, record each failure, clear on success. Until the limiter
-# provides them these allow every attempt.
-
-
-async def login_wait(
-    redis: aioredis.Redis, keys: RedisKeys, settings: Settings, *, username: str, address: str
-) -> int:
-    """Seconds this username or address must wait before trying again (0: go ahead)."""
-    return 0
-
-
-async def login_failed(
-    redis: aioredis.Redis, keys: RedisKeys, settings: Settings, *, username: str, address: str
-) -> None:
-    """A wrong username or password was sent."""
-
-
-async def login_succeeded(
-    redis: aioredis.Redis, keys: RedisKeys, settings: Settings, *, username: str, address: str
-) -> None:
-    """The credentials were right: the username's failures are forgiven."""
 
 
 # --- sessions ------------------------------------------------------------------------
@@ -150,13 +125,6 @@ def _invalid(exc: InvalidAccountField) -> ApiError:
 
 def _unauthorized(code: str, message: str) -> ApiError:
     return ApiError(401, code, message)
-
-
-def _too_many(wait_s: int) -> JSONResponse:
-    body = ErrorPublic(code="rate_limited", message=f"too many attempts; try again in {wait_s} s")
-    return JSONResponse(
-        body.model_dump(), status_code=429, headers={"Retry-After": str(max(1, wait_s))}
-    )
 
 
 # --- routes ----------------------------------------------------------------------------
@@ -237,16 +205,18 @@ async def login(
     settings: SettingsDep,
     secret: SecretDep,
     idempotency_key: IdempotencyKey = None,
-) -> AccountTokensPublic | JSONResponse:
+) -> AccountTokensPublic:
     """Log in with username and password. A wrong username and a wrong password both
-    answer 401 `invalid_credentials`, alike and at a like cost."""
+    answer 401 `invalid_credentials`, alike and at a like cost; repeated failures for
+    a username or from an address answer 429 `rate_limited` for a growing while."""
     hooks: dict[str, Any] = {
         "username": normalize_username(body.username),
         "address": request.client.host if request.client else "",
     }
+    # The limiter's back-off around the check: wait, then count a failure or clear.
     wait_s = await login_wait(redis, keys, settings, **hooks)
     if wait_s > 0:
-        return _too_many(wait_s)
+        raise login_refusal(wait_s)
     username = username_or_none(body.username)
     account = await cred.account_by_username(db, username) if username else None
     matches = await verify_password(account.password_hash if account else None, body.password)

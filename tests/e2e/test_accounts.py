@@ -4,6 +4,7 @@ registration, login, refresh rotation and reuse, logout, renames and lookups."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 from typing import Any
@@ -28,9 +29,23 @@ def registered(api: Any, username: str, password: str = PASSWORD, **extra: Any) 
     return response.json()  # type: ignore[no-any-return]
 
 
-def login(api: Any, username: str, password: str = PASSWORD) -> httpx.Response:
+_addresses = itertools.count(2)
+
+
+def fresh_address() -> str:
+    """A loopback source address of its own: failed logins back off per address, so a
+    test that fails logins on purpose sends them from one nobody else uses."""
+    n = next(_addresses)
+    return f"127.0.{n // 250}.{n % 250 + 2}"
+
+
+def login(
+    api: Any, username: str, password: str = PASSWORD, *, address: str = "127.0.0.1"
+) -> httpx.Response:
     body = {"username": username, "password": password}
-    return httpx.post(f"{api.url}/v1/accounts/login", json=body, timeout=30)
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(transport=transport, timeout=30) as client:
+        return client.post(f"{api.url}/v1/accounts/login", json=body)
 
 
 def refresh(api: Any, token: str, **headers: str) -> httpx.Response:
@@ -99,12 +114,30 @@ def test_login_answers_a_new_session_for_the_right_password(api) -> None:  # typ
 def test_wrong_password_and_unknown_user_answer_alike(api) -> None:  # type: ignore[no-untyped-def]
     name = unique("hopper")
     registered(api, name)
-    wrong = login(api, name, "not the password")
-    nobody = login(api, unique("nobody"))
-    impossible = login(api, "not a username!")
+    address = fresh_address()
+    wrong = login(api, name, "not the password", address=address)
+    nobody = login(api, unique("nobody"), address=address)
+    impossible = login(api, "not a username!", address=address)
     for response in (wrong, nobody, impossible):
         assert error(response, 401) == "invalid_credentials"
     assert wrong.json() == nobody.json() == impossible.json()
+
+
+def test_repeated_failures_back_off_with_429_even_for_the_right_password(api) -> None:  # type: ignore[no-untyped-def]
+    name = unique("guessed")
+    registered(api, name)
+    address = fresh_address()
+    answers = []
+    # A few failures are free; then each one makes the next attempt wait longer.
+    for _ in range(12):
+        answers.append(login(api, name, "a wrong guess", address=address))
+        if answers[-1].status_code == 429:
+            break
+    assert [r.status_code for r in answers[:5]] == [401] * 5
+    refused = answers[-1]
+    assert error(refused, 429) == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert error(login(api, name, address=address), 429) == "rate_limited"
 
 
 @pytest.mark.parametrize(
@@ -148,8 +181,9 @@ async def test_concurrent_registrations_of_one_username_have_one_winner(api) -> 
     winner = next(i for i, r in enumerate(responses) if r.status_code == 201)
     assert all(r.json()["code"] == "username_taken" for r in responses if r.status_code == 409)
     # Only the winner's password opens the account.
+    address = fresh_address()
     for i in range(4):
-        status = login(api, name, f"{PASSWORD} {i}").status_code
+        status = login(api, name, f"{PASSWORD} {i}", address=address).status_code
         assert status == (200 if i == winner else 401)
 
 
@@ -278,7 +312,7 @@ def test_rename_claims_the_new_name_and_frees_the_old_one(worker, api) -> None: 
     # The old name is free for anyone.
     newcomer = registered(api, old, "newcomer password")
     assert newcomer["user_id"] != user_id
-    assert login(api, old).status_code == 401
+    assert login(api, old, address=fresh_address()).status_code == 401
     assert login(api, old, "newcomer password").json()["user_id"] == newcomer["user_id"]
 
 
@@ -329,7 +363,7 @@ def test_passwords_and_tokens_reach_neither_the_topic_nor_the_log(worker, api, t
     secret_password = f"{unique('pw')} do not log me"
     session = registered(api, unique("quiet"), secret_password)
     rotated = refresh(api, session["refresh_token"]).json()
-    login(api, session["username"], "wrong password, not logged either")
+    login(api, session["username"], "wrong password, not logged either", address=fresh_address())
     result = subprocess.run(
         [
             sys.executable,

@@ -275,18 +275,20 @@ async def refresh_session(
         )
     refresh = new_refresh_token()
     next_hash = refresh_token_hash(refresh)
+    # Stored, then remembered: a retry under the same key finds a token it can spend.
+    next_expires = await cred.store_refresh_token(
+        db, next_hash, record.family_id, record.user_id, ttl_s=ttl_s, now_ms=now
+    )
     await _remember(
         redis,
         keys,
         scope,
         idempotency_key,
-        {"next_hash": next_hash, "next_expires_ms": now + ttl_s * 1000},
+        {"next_hash": next_hash, "next_expires_ms": next_expires},
     )
+    # A revocation that raced this rotation wins: the new token is never handed out.
     if not await cred.extend_family(db, record.family_id, record.user_id, ttl_s=ttl_s):
         raise _unauthorized("refresh_revoked", "this session has ended; log in again")
-    await cred.store_refresh_token(
-        db, next_hash, record.family_id, record.user_id, ttl_s=ttl_s, now_ms=now
-    )
     return _tokens(settings, secret, record.user_id, refresh, now)
 
 

@@ -80,7 +80,11 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SecretDep = Annotated[str, Depends(get_secret)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
-_bearer = HTTPBearer(auto_error=False, description="`photostream token USER_ID` prints one")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="`POST /v1/accounts/login` answers one (`photostream token USER_ID` for local "
+    "development)",
+)
 
 
 def get_current_user(

@@ -25,7 +25,7 @@ VERBS: LazyEntries = {
     "tail": ("cli.tail:tail", "Decode and follow the events of a topic."),
     "worker": ("cli.worker:worker", "Run every Faust agent."),
     "api": ("cli.api:api", "Serve the HTTP API."),
-    "token": ("cli.token:token", "Print a bearer token for a user."),
+    "token": ("cli.token:token", "Print a bearer token for a user (local development only)."),
     "simulate": ("cli.simulate:simulate", "Produce a synthetic, power-law workload."),
     "rebuild": ("cli.rebuild:rebuild", "Rebuild the Redis serving cache from Cassandra."),
     "bench": ("cli.bench:bench", "Benchmarks against the real services."),

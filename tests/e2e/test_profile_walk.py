@@ -45,6 +45,7 @@ def test_profile_event_reaches_cassandra_redis_and_the_api(
         "username": "walker",
         "display_name": "Wal Ker",
         "is_private": True,
+        "bio": "",
         "followers": 0,
         "following": 0,
         "posts": 0,

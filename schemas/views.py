@@ -217,10 +217,13 @@ class CommentAcceptedPublic(BaseModel):
 class SavedPostPublic(BaseModel):
     post_id: str
     saved_at: int = Field(description="ms since the epoch")
+    post: PostPublic = Field(description="the post, as the viewer may see it now")
 
 
 class SavedPage(BaseModel):
-    data: list[SavedPostPublic] = Field(description="newest first")
+    data: list[SavedPostPublic] = Field(
+        description="newest first; posts the viewer may no longer see are left out"
+    )
     next_cursor: str | None = None
 
 

@@ -196,7 +196,7 @@ def reads(
     counts = [int(c) for c in connections.split(",")]
     with BenchNamespace("benchreads") as ns:
         # Ordinary authors stay below the threshold, celebrities above it.
-        threshold = viewers
+        threshold = viewers + 1
         ns.settings = ns.settings.model_copy(update={"celebrity_threshold": threshold})
         ns.env["PHOTOSTREAM_CELEBRITY_THRESHOLD"] = str(threshold)
         producer = EventProducer(ns.settings)

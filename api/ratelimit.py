@@ -1,24 +1,21 @@
 """Rate limits per user and client address, shared by every API process through Redis.
 
-``install(app)`` puts a pure ASGI middleware in front of every route. Per request it
-classifies the method and path (``domain.ratelimit.classify``, before routing), checks
-the bearer token once, and runs ONE Lua script that checks and records the user's and
-the address's allowance together. Over either limit the request is answered at once:
-429, ``Retry-After`` in whole seconds and ``{"code": "rate_limited", ...}``; allowed
-answers carry ``RateLimit-Limit`` and ``RateLimit-Remaining`` of the tighter allowance.
+``install(app)`` puts a pure ASGI middleware in front of every route: it classifies the
+method and path before routing (``domain.ratelimit``), verifies the bearer token once,
+and runs ONE Lua script that checks and records the user's and the address's allowance
+together. Over either: 429, ``Retry-After`` (whole seconds) and ``{"code":
+"rate_limited", ...}``; allowed answers carry ``RateLimit-Limit``/``-Remaining``.
 
-The counting is a sliding window log: one sorted set per (class, subject) holding the
-times of the requests of the last minute. It is exact at every instant (no burst of
-twice the limit across a window edge, as fixed windows allow), it tells a refused
-client exactly when its oldest counted request leaves the window, and its cost is one
-ZREMRANGEBYSCORE/ZCARD/ZADD per subject, O(log n) with n at most the limit. GCRA would
-keep one number per subject instead, but the key layout (``RedisKeys.rate``) is a
-sorted set of request times and a minute of them is small. Time is Redis's own clock
-(``TIME`` in the script), so API processes whose clocks disagree still share one window.
+The count is a sliding window log (one sorted set of request times per class and
+subject, as ``RedisKeys.rate`` lays out): exact at every instant, with no burst of twice
+the limit across a window edge as fixed windows allow; a refused client learns exactly
+when its oldest counted request leaves the window; each check is O(log n), n at most the
+limit. GCRA would keep one number per subject, but a minute of times is small and the
+window log needs no rate/burst tuning. The clock is Redis's (``TIME`` in the script),
+so processes whose clocks disagree still share one window.
 
 The failed-login back-off (``login_wait``, ``login_failed``, ``login_succeeded``) is
-called by the login route, which alone knows the username; ``RateLimited`` raised there
-answers like the middleware does.
+called by the login route, which alone knows the username.
 """
 
 from __future__ import annotations
@@ -167,10 +164,6 @@ def _refusal_headers(wait_s: int, limit: int | None = None) -> dict[str, str]:
     return headers
 
 
-def _refusal_body(message: str) -> bytes:
-    return ErrorPublic(code="rate_limited", message=message).model_dump_json().encode()
-
-
 def verified_user(request: Request) -> str | None:
     """The user id the middleware verified from this request's bearer token, if any."""
     state = request.scope.get("state")
@@ -265,7 +258,8 @@ def _with_headers(send: Send, verdict: Verdict) -> Send:
 
 async def _send_refusal(send: Send, route_class: RouteClass, verdict: Verdict) -> None:
     wait_s = retry_after_s(verdict.wait_ms)
-    body = _refusal_body(refusal_message(route_class, wait_s))
+    message = refusal_message(route_class, wait_s)
+    body = ErrorPublic(code="rate_limited", message=message).model_dump_json().encode()
     headers = {
         "content-type": "application/json",
         "content-length": str(len(body)),
@@ -385,7 +379,35 @@ async def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=429, headers=_refusal_headers(wait_s))
 
 
+_METHODS = frozenset({"get", "head", "options", "post", "put", "patch", "delete"})
+_429 = {
+    "description": "Too Many Requests: over the limit of the user or the address",
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorPublic"}}},
+}
+
+
+def _document_refusals(app: FastAPI) -> None:
+    """List the 429 answer in the OpenAPI document of every limited operation."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault("ErrorPublic", ErrorPublic.model_json_schema())
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    if method in _METHODS and classify(method, path) is not None:
+                        operation.setdefault("responses", {}).setdefault("429", _429)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
-    """Put the limiter in front of every route, and answer ``RateLimited`` with 429."""
+    """Put the limiter in front of every route, answer ``RateLimited`` with 429, and
+    document that answer."""
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_middleware(RateLimitMiddleware)
+    _document_refusals(app)

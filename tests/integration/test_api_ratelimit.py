@@ -222,6 +222,15 @@ async def test_probes_are_never_counted_and_limits_can_be_turned_off(
         assert {(await client.get("/v1/thing")).status_code for _ in range(10)} == {200}
 
 
+def test_the_openapi_document_lists_429_on_limited_operations_only(
+    namespace: str, keys: RedisKeys
+) -> None:
+    paths = _app(Settings(), None, keys).openapi()["paths"]  # type: ignore[arg-type]
+    assert "429" in paths["/v1/thing"]["get"]["responses"]
+    assert "429" in paths["/v1/posts/{post_id}/like"]["post"]["responses"]
+    assert "429" not in paths["/livez"]["get"]["responses"]
+
+
 async def test_likes_and_reads_are_separate_classes(
     client_for: Callable[..., httpx.AsyncClient],
 ) -> None:

@@ -11,7 +11,7 @@ from api.errors import error_responses
 from api.readers.feeds import read_feed
 from clients.kafka import EventProducer
 from domain.clock import now_ms
-from domain.errors import Forbidden
+from domain.errors import NotFound
 from domain.fanout import needs_activity_mark
 from schemas.events import make_event
 from schemas.redis_keys import RedisKeys
@@ -59,7 +59,7 @@ async def read_home_feed(
 @router.get(
     "/users/{user_id}/feed",
     response_model=FeedPage,
-    responses=error_responses(400, 401, 403, 410),
+    responses=error_responses(400, 401, 404, 410),
 )
 async def read_user_feed(
     user_id: str,
@@ -71,7 +71,8 @@ async def read_user_feed(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     cursor: Cursor = None,
 ) -> FeedPage:
-    """Read a home feed by user id: only the token's own user (or "me") may."""
+    """Read a home feed by user id: only the token's own user (or "me"); anyone else's
+    is not found."""
     if user_id not in ("me", viewer):
-        raise Forbidden("a home feed is readable only by its owner")
+        raise NotFound(f"feed of {user_id!r}")
     return await _page(redis, keys, settings, producer, viewer, limit, cursor)

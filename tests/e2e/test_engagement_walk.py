@@ -68,10 +68,9 @@ def test_engagement_walk(worker, api, token_for) -> None:  # type: ignore[no-unt
         return [c["text"] for c in body["data"] + more["data"]] if more["data"] else None
 
     assert wait_until(comments, timeout_s=30, what="both comments") == ["first", "second"]
-    forbidden = httpx.delete(
-        f"{api.url}/v1/posts/{post_id}/comments/{ids[0]}", headers=s, timeout=5
-    )
-    assert forbidden.status_code == 403
+    # Someone else's comment is not theirs to delete: as if it did not exist.
+    refused = httpx.delete(f"{api.url}/v1/posts/{post_id}/comments/{ids[0]}", headers=s, timeout=5)
+    assert refused.status_code == 404 and refused.json()["code"] == "not_found"
     removed = httpx.delete(f"{api.url}/v1/posts/{post_id}/comments/{ids[0]}", headers=a, timeout=5)
     assert removed.status_code == 202
 

@@ -179,9 +179,11 @@ def fetch(user: User, url: str) -> bytes:
     return r.content
 
 
-def ffprobe(url: str, *args: str) -> dict[str, Any]:
+def ffprobe(url: str, *args: str, user: User | None = None) -> dict[str, Any]:
+    """ffprobe a file or URL; files are served with the viewer's bearer token."""
+    auth = ["-headers", f"Authorization: {user.headers['Authorization']}\r\n"] if user else []
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-of", "json", *args, url],
+        ["ffprobe", "-v", "error", *auth, "-of", "json", *args, url],
         capture_output=True,
         text=True,
         timeout=120,
@@ -327,14 +329,17 @@ def test_ninety_second_reel_is_playable_from_its_low_rung(
 
     rung_url = f"{api.url}{by_name['hls_360p']['url']}"
     info = ffprobe(
-        rung_url, "-show_entries", "stream=codec_name,width,height:format=duration:format_tags"
+        rung_url,
+        "-show_entries",
+        "stream=codec_name,width,height:format=duration:format_tags",
+        user=owner,
     )
     video = next(s for s in info["streams"] if s.get("codec_name") == "h264")
     assert (video["width"], video["height"]) == (640, 360)
     assert abs(float(info["format"]["duration"]) - 90) < 1.0
     keyframes = ffprobe(
         rung_url, "-select_streams", "v:0", "-skip_frame", "nokey",
-        "-show_entries", "frame=pts_time",
+        "-show_entries", "frame=pts_time", user=owner,
     )["frames"]  # fmt: skip
     times = [float(f["pts_time"]) for f in keyframes]
     gaps = [b - a for a, b in itertools.pairwise(times)]

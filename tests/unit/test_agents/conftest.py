@@ -26,6 +26,7 @@ import agents
 from clients.objectstore import ObjectNotFound
 from domain.clock import now_ms
 from domain.fanout import Audience
+from domain.graph import FollowFacts
 from domain.stories import LiveStory
 from media.errors import MediaError
 from media.photo import PhotoResult
@@ -113,6 +114,8 @@ class FakeSinks:
     blocks: set[frozenset[str]] = field(default_factory=set)  # pairs blocked either way
     close_friends: set[tuple[str, str]] = field(default_factory=set)  # (owner, friend)
     muted: set[tuple[str, str]] = field(default_factory=set)  # (follower, author)
+    private: set[str] = field(default_factory=set)  # private accounts
+    requests: dict[str, dict[str, int]] = field(default_factory=dict)  # owner -> requester -> ms
     idle: set[str] = field(default_factory=set)
     seen_ms: dict[str, float] = field(default_factory=dict)  # user -> last feed read
     stories: dict[str, list[LiveStory]] = field(default_factory=dict)  # author -> in Redis
@@ -120,7 +123,14 @@ class FakeSinks:
     failures: dict[str, Exception] = field(default_factory=dict)  # sink name -> raised
 
     READS = frozenset(
-        {"is_hidden", "is_close_friend", "read_audience", "read_last_seen", "read_author_stories"}
+        {
+            "is_close_friend",
+            "read_audience",
+            "read_last_seen",
+            "read_author_stories",
+            "read_follow_facts",
+            "read_follow_requests",
+        }
     )
 
     # What a test asks.
@@ -148,8 +158,34 @@ class FakeSinks:
         return None
 
     @_sink
-    def is_hidden(self, user_id: str, other_id: str) -> bool:
-        return frozenset((user_id, other_id)) in self.blocks
+    def read_follow_facts(self, follower_id: str, followee_id: str) -> FollowFacts:
+        return FollowFacts(
+            hidden=frozenset((follower_id, followee_id)) in self.blocks,
+            private=followee_id in self.private,
+            requested=follower_id in self.requests.get(followee_id, {}),
+        )
+
+    @_sink
+    def write_follow_request(
+        self, *, owner_id: str, requester_id: str, present: bool, **_: Any
+    ) -> None:
+        pending = self.requests.setdefault(owner_id, {})
+        if present:
+            pending.setdefault(requester_id, len(pending) + 1)
+        else:
+            pending.pop(requester_id, None)
+
+    @_sink
+    def read_follow_requests(self, owner_id: str) -> list[str]:
+        pending = self.requests.get(owner_id, {})
+        return sorted(pending, key=lambda r: (pending[r], r))
+
+    @_sink
+    def write_mute(self, *, user_id: str, muted_id: str, present: bool, **_: Any) -> None:
+        if present:
+            self.muted.add((user_id, muted_id))
+        else:
+            self.muted.discard((user_id, muted_id))
 
     @_sink
     def is_close_friend(self, owner_id: str, friend_id: str) -> bool:
@@ -274,8 +310,8 @@ class FakeSinks:
         return 0
 
     @_sink
-    def write_profile(self, event: Any) -> None:
-        return None
+    def write_profile(self, event: Any) -> bool:
+        return True  # the cache now holds this version
 
     @_sink
     def write_media_state(self, event: Any) -> None:

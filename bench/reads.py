@@ -145,7 +145,8 @@ def _events(viewers: int, authors: int, posts: int, celebrities: int) -> list[di
 async def _wait_sizes(
     ns: BenchNamespace, sizes: dict[str, int], what: str, timeout_s: float
 ) -> None:
-    """Until every sorted set or set named in ``sizes`` holds at least its count."""
+    """Until every set or sorted set named in ``sizes`` holds at least its count (a
+    ``following:`` key is a set, every other one a sorted set)."""
     from clients.redis import connect
 
     redis = connect(ns.settings)
@@ -154,11 +155,7 @@ async def _wait_sizes(
         while time.monotonic() < deadline:
             async with redis.pipeline(transaction=False) as pipe:
                 for key in sizes:
-                    pipe.type(key)
-                types = await pipe.execute()
-            async with redis.pipeline(transaction=False) as pipe:
-                for key, kind in zip(sizes, types, strict=True):
-                    (pipe.zcard if kind == "zset" else pipe.scard)(key)
+                    (pipe.scard if ":following:" in key else pipe.zcard)(key)
                 have = await pipe.execute()
             if all(n >= want for n, want in zip(have, sizes.values(), strict=True)):
                 return

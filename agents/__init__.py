@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from agents import engagement, feeds, graph, media, posts, stories, trending, users
+from agents import engagement, erasure, feeds, graph, media, posts, stories, trending, users
 
-__all__ = ["engagement", "feeds", "graph", "media", "posts", "stories", "trending", "users"]
+__all__ = [
+    "engagement",
+    "erasure",
+    "feeds",
+    "graph",
+    "media",
+    "posts",
+    "stories",
+    "trending",
+    "users",
+]

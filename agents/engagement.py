@@ -5,11 +5,14 @@ engagement (by post) ───────────────────�
     apply: the post's lifecycle or the mark's change (domain.engagement)
            → marks and lifecycle tables, counters, comment and save rows staged
     batch: rows written → table changes acked by the broker → events acked
-flush_post_counts (timer) ──► each changed post's absolute counts and likers
+flush_post_counts (timer) ──► each changed post's absolute counts and likers (and
+                               each liker's own index of the posts they like)
 
 Re-keying by post puts a post's lifecycle in the partition of its likes: likes on a
 deleted post are dropped, likes on a post not yet known are held and shown once it is
-live. Batching, durability and acks are ``streams.batching``'s.
+live. A share's index entry (sharer -> share id -> post) is written with the batch's
+rows, so an account deletion finds every share to take back (``share_removed``).
+Batching, durability and acks are ``streams.batching``'s.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from domain.engagement import (
     INDEX,
     LIKES,
     SAVES,
+    SHARES,
     TAG,
     Mark,
     action_of,
@@ -43,9 +47,11 @@ from schemas.events import (
     decode_event,
 )
 from sinks import connections
+from sinks import engagement as engagement_sink
 from sinks.engagement import (
     CommentWrite,
     SaveWrite,
+    ShareWrite,
     write_comments,
     write_post_counts,
     write_saves,
@@ -83,6 +89,7 @@ class Effects:
 
     comments: list[CommentWrite] = field(default_factory=list)
     saves: list[SaveWrite] = field(default_factory=list)
+    shares: list[ShareWrite] = field(default_factory=list)  # the sharers' indexes
 
 
 def apply_event(event: EventBase, partition: int, effects: Effects) -> None:
@@ -136,12 +143,20 @@ def apply_event(event: EventBase, partition: int, effects: Effects) -> None:
         effects.saves.append(
             SaveWrite(action.member, action.post_id, action.present, mark.version, mark.since_ms)
         )
+    elif action.kind == SHARES:
+        effects.shares.append(
+            ShareWrite(event.user_id, action.member, action.post_id, action.present)
+        )
 
 
 async def write_effects(effects: Effects) -> None:
-    await asyncio.gather(
-        write_comments(connections, effects.comments), write_saves(connections, effects.saves)
-    )
+    writes = [
+        write_comments(connections, effects.comments),
+        write_saves(connections, effects.saves),
+    ]
+    if effects.shares:
+        writes.append(engagement_sink.write_shares(connections, effects.shares))
+    await asyncio.gather(*writes)
 
 
 BATCHING = Batching(

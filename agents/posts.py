@@ -4,7 +4,8 @@ media (by media) ──forward_media_results──► media-by-owner (by owner) 
 posts (by author) ─────────────────────────────────────────────────────┴► track_posts
     a post's state (domain.posts) → its hash, tails and rows (sinks.posts)
     ready   → the feeds of the recipients domain.fanout picks from its audience
-    deleted → out of every follower's feed
+    deleted → out of every follower's feed, then its media removed (sinks.media:
+              original, renditions, hash and row)
 
 Both inputs of ``track_posts`` are keyed by the author, so a post and the media it
 waits for meet in one partition and one table; a post is pushed to followers only once
@@ -34,6 +35,7 @@ from schemas.events import (
     decode_event,
 )
 from sinks import connections
+from sinks import media as media_sink
 from sinks.feeds import push_post, retract_post
 from sinks.graph import read_audience
 from sinks.posts import write_post
@@ -134,6 +136,8 @@ async def _deleted(event: PostDeleted) -> None:
         connections, post_id=event.post_id, record=t.record, post_count=count
     ):
         await _spread(event.post_id, t.record)
+        # Once the deletion is projected (and again on a replay: the removal is idempotent).
+        await media_sink.remove_media(connections, list(t.record.get("media") or ()))
     if t.changed:
         post_records[event.post_id] = t.record
         post_counts[event.user_id] = count

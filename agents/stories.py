@@ -4,10 +4,14 @@ stories (by author) ──fan_out_stories──► story cards, author lists; th
                                          trays the author's audience decides
 sweep_stories (timer) ──story_expired──► stories (the agent then removes the story)
 story-views (by story) ──record_story_views──► seen marks now; receipts and counts
-                                               flushed every counter interval
+                                               flushed every counter interval; a
+                                               withdrawn receipt (story_view_removed)
+                                               leaves the list and the count
 A follow or a new close friend puts the author's live stories in the tray at once
 (``agents.graph``). Expiry is also enforced by every reader from ``occurred_at``; the
-sweeper only cleans up.
+sweeper only cleans up. Once a story is gone (deleted or expired) its media goes too:
+the upload's original, renditions, hash and row (``sinks.media``). The table row of a
+story keeps its media id for that (a fourth element beside ``LiveStory.to_row``).
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from schemas.events import (
     StoryDeleted,
     StoryExpired,
     StoryViewed,
+    StoryViewRemoved,
     make_event,
 )
 from sinks import connections
+from sinks import media as media_sink
 from sinks import stories as sink
 from sinks.graph import read_audience
 from streams.app import app, settings
@@ -41,8 +47,9 @@ logger = logging.getLogger(__name__)
 # Stories whose story_expired this process already sent (until the agent removes them),
 # so a slow round trip through Kafka does not send a second one.
 _expiry_sent: set[str] = set()
-# Receipts waiting for the next flush: story -> viewer -> first view ms, and counts.
-_dirty_viewers: dict[str, dict[str, int]] = {}
+# Receipts waiting for the next flush: story -> viewer -> first view ms (None: the
+# receipt was withdrawn), and counts.
+_dirty_viewers: dict[str, dict[str, int | None]] = {}
 _dirty_counts: set[str] = set()
 
 
@@ -51,7 +58,16 @@ def expiry_event_id(story_id: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"story-expired/{story_id}").hex
 
 
-async def _created(event: StoryCreated, stories: list[LiveStory]) -> None:
+def media_of(rows: list[list[object]] | None) -> dict[str, str]:
+    """story_id -> media id, from the author's table rows (older rows have none)."""
+    return {str(r[0]): str(r[3]) for r in rows or () if len(r) > 3 and r[3]}
+
+
+def _rows(stories: list[LiveStory], media: dict[str, str]) -> list[list[object]]:
+    return [[*s.to_row(), media.get(s.story_id, "")] for s in stories]
+
+
+async def _created(event: StoryCreated, stories: list[LiveStory], media: dict[str, str]) -> None:
     # Store and trays first, table last: a crash in between replays the whole step.
     story = LiveStory(event.story_id, event.occurred_ms, event.close_friends_only)
     now = now_ms()
@@ -64,10 +80,12 @@ async def _created(event: StoryCreated, stories: list[LiveStory]) -> None:
         )
     updated = add_story(stories, story)
     if updated != stories:
-        author_stories[event.user_id] = [s.to_row() for s in updated]
+        author_stories[event.user_id] = _rows(updated, {**media, story.story_id: event.media_id})
 
 
-async def _removed(event: StoryDeleted | StoryExpired, stories: list[LiveStory]) -> None:
+async def _removed(
+    event: StoryDeleted | StoryExpired, stories: list[LiveStory], media: dict[str, str]
+) -> None:
     author = event.user_id
     known = next((s for s in stories if s.story_id == event.story_id), None)
     if known is None:
@@ -82,16 +100,19 @@ async def _removed(event: StoryDeleted | StoryExpired, stories: list[LiveStory])
     await sink.rescore_trays(
         connections, author_id=author, scores=tray_scores(remaining, audience, now_ms=now_ms())
     )
-    author_stories[author] = [s.to_row() for s in remaining]
+    if media.get(event.story_id):  # the story is gone from every view: its upload goes
+        await media_sink.remove_media(connections, [media[event.story_id]])
+    author_stories[author] = _rows(remaining, media)
     _expiry_sent.discard(event.story_id)
 
 
 async def _handle_story(event: EventBase) -> None:
-    stories = sink.rows_to_stories(author_stories.get(event.user_id))
+    rows = author_stories.get(event.user_id)
+    stories, media = sink.rows_to_stories(rows), media_of(rows)
     if isinstance(event, StoryCreated):
-        await _created(event, stories)
+        await _created(event, stories, media)
     elif isinstance(event, StoryDeleted | StoryExpired):
-        await _removed(event, stories)
+        await _removed(event, stories, media)
 
 
 @app.agent(stories_topic)
@@ -131,7 +152,21 @@ async def sweep_expired_stories() -> None:
         logger.exception("story sweep failed; retrying next tick")
 
 
+def _withdraw(event: StoryViewRemoved) -> None:
+    """A receipt out of the table and the count; its rows go at the next flush (also
+    when the table had none: a withdrawal replayed after a crash still clears them)."""
+    key = (event.story_id, event.user_id)
+    if story_first_views.get(key) is not None:
+        del story_first_views[key]
+        story_view_counts[event.story_id] = max(0, story_view_counts[event.story_id] - 1)
+        _dirty_counts.add(event.story_id)
+    _dirty_viewers.setdefault(event.story_id, {})[event.user_id] = None
+
+
 async def _handle_view(event: EventBase) -> None:
+    if isinstance(event, StoryViewRemoved):
+        _withdraw(event)
+        return
     if not isinstance(event, StoryViewed) or event.user_id == event.owner_id:
         return  # authors watching their own story are not receipts
     key = (event.story_id, event.user_id)
@@ -181,5 +216,5 @@ async def flush_story_views() -> None:
 async def _reflush_after_recovery() -> None:
     # A new owner of these partitions re-flushes everything it recovered (idempotent).
     for (story_id, viewer), ms in list(story_first_views.items()):
-        _dirty_viewers.setdefault(story_id, {})[viewer] = ms
+        _dirty_viewers.setdefault(story_id, {})[viewer] = int(ms)
         _dirty_counts.add(story_id)

@@ -1,7 +1,7 @@
 """Engagement arithmetic: per-member marks, last-writer-wins, exact counts.
 
 Every counted thing is a *mark* on a post: a like or a save by a user, a comment by
-its id, a share by its event id. A mark is present or absent and remembers when it was
+its id, a share by its event id (a ``share_removed`` names that id to undo it). A mark is present or absent and remembers when it was
 last set (``occurred_ms``) and the ids of the events applied at that millisecond. The
 newest ``occurred_at`` wins; events of one millisecond win in log order (all of one
 post's events are in one partition, applied in order), so a like then an unlike sent
@@ -25,6 +25,7 @@ from schemas.events import (
     Like,
     Save,
     Share,
+    ShareRemoved,
     Unlike,
     Unsave,
 )
@@ -99,6 +100,9 @@ def action_of(event: EventBase) -> Action | None:
     if isinstance(event, Share):
         # Every share event counts once: the member is the event itself.
         return Action(event.post_id, SHARES, event.event_id, True)
+    if isinstance(event, ShareRemoved):
+        # Undoes one share: the member of the share event it names.
+        return Action(event.post_id, SHARES, event.share_id, False)
     if isinstance(event, CommentCreated | CommentDeleted):
         return Action(event.post_id, COMMENTS, event.comment_id, isinstance(event, CommentCreated))
     return None

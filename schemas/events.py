@@ -100,9 +100,12 @@ class ProfileUpdated(EventBase):
 
 class AccountDeleted(EventBase):
     """The user deleted their account: the worker removes everything of theirs, with
-    compensating events whose ids derive from this one (replays change nothing)."""
+    compensating events whose ids derive from this one (replays change nothing).
+    ``username`` is the name the account held (sent by the API; "" for a user made by
+    events alone): it stays reserved for the grace period, then its row goes too."""
 
     type: Literal["account_deleted"]
+    username: Annotated[StrictStr, Field(max_length=64)] = ""
 
 
 class FeedOpened(EventBase):
@@ -227,6 +230,14 @@ class Share(_PostAction):
     type: Literal["share"]
 
 
+class ShareRemoved(_PostAction):
+    """A share no longer counts: ``share_id`` is the event id of the ``share`` it undoes
+    (sent by the system when the sharer's account is deleted)."""
+
+    type: Literal["share_removed"]
+    share_id: Id
+
+
 class CommentCreated(EventBase):
     type: Literal["comment_created"]
     post_id: Id
@@ -266,6 +277,14 @@ class StoryViewed(EventBase):
     type: Literal["story_viewed"]
     story_id: Id
     owner_id: Id
+
+
+class StoryViewRemoved(EventBase):
+    """``user_id``'s receipt of ``story_id`` is withdrawn: out of the viewer list and the
+    count (sent by the system when the viewer's account is deleted)."""
+
+    type: Literal["story_view_removed"]
+    story_id: Id
 
 
 # --- media ----------------------------------------------------------------------
@@ -342,12 +361,14 @@ EVENT_MODELS: tuple[type[EventBase], ...] = (
     Save,
     Unsave,
     Share,
+    ShareRemoved,
     CommentCreated,
     CommentDeleted,
     StoryCreated,
     StoryDeleted,
     StoryExpired,
     StoryViewed,
+    StoryViewRemoved,
     MediaUploaded,
     MediaProgress,
     MediaReady,

@@ -68,7 +68,16 @@ POSTS = TopicSpec(
 ENGAGEMENT = TopicSpec(
     "engagement",
     "post_id",
-    ("like", "unlike", "save", "unsave", "share", "comment_created", "comment_deleted"),
+    (
+        "like",
+        "unlike",
+        "save",
+        "unsave",
+        "share",
+        "share_removed",
+        "comment_created",
+        "comment_deleted",
+    ),
     description="likes, saves, shares and comments, by post",
 )
 STORIES = TopicSpec(
@@ -78,7 +87,10 @@ STORIES = TopicSpec(
     description="stories, by author",
 )
 STORY_VIEWS = TopicSpec(
-    "story-views", "story_id", ("story_viewed",), description="story views, by story"
+    "story-views",
+    "story_id",
+    ("story_viewed", "story_view_removed"),
+    description="story views and withdrawn receipts, by story",
 )
 MEDIA = TopicSpec(
     "media",

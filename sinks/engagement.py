@@ -2,9 +2,12 @@
 
 Counts are written as absolute values (HSET, ``UPDATE … SET likes = ?``), one
 Cassandra write per changed post per flush; the likers set gets SADD/SREM of each
-changed member's current state. Comments and saves are upserts and deletes that carry
-the mark's version (event time, then log order) as their write timestamp, so a replay
-can never resurrect a deleted one.
+changed member's current state, and in the same pipeline each liker's own index of
+the posts they like. Comments and saves are upserts and deletes that carry the mark's
+version (event time, then log order) as their write timestamp, so a replay can never
+resurrect a deleted one. Each user's shares are indexed in Redis (share event id ->
+post) with the batch's other rows. The per-user indexes are what an account deletion
+reads to take back every like and share (``sinks.erasure``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,20 @@ from typing import Any
 from clients.redis import pipelined
 from domain.clock import from_ms, to_ms
 from domain.engagement import COUNTERS, counts_dict
+from schemas.redis_keys import RedisKeys
 from sinks.connections import Connections
+
+
+# Per-user indexes of the engagement agent (their home is ``schemas.redis_keys``).
+def liked_key(keys: RedisKeys, user_id: str) -> str:
+    """Set: post ids user_id likes now (projected with the likers sets)."""
+    return f"{keys.prefix}:liked:{user_id}"
+
+
+def shares_key(keys: RedisKeys, user_id: str) -> str:
+    """Hash: share event id -> post id, for each share of user_id that counts."""
+    return f"{keys.prefix}:shares:{user_id}"
+
 
 _UPDATE_STATS = (
     "UPDATE post_stats SET likes = ?, comments = ?, saves = ?, shares = ?, updated_at = ? "
@@ -49,6 +65,14 @@ class CommentWrite:
 
 
 @dataclass(frozen=True)
+class ShareWrite:
+    user_id: str
+    share_id: str  # the share event's id (the mark's member)
+    post_id: str
+    present: bool
+
+
+@dataclass(frozen=True)
 class SaveWrite:
     user_id: str
     post_id: str
@@ -65,7 +89,8 @@ async def write_post_counts(
     *,
     now_ms: int,
 ) -> int:
-    """Flush absolute counts and likers; returns the number of Cassandra writes."""
+    """Flush absolute counts, likers and the likers' own indexes; returns the number of
+    Cassandra writes (one per post, whatever its likers)."""
     redis, keys = conn.redis(), conn.keys
     commands: list[Callable[[Any], object]] = []
     for post_id, vector in live.items():
@@ -79,6 +104,12 @@ async def write_post_counts(
             commands.append(lambda p, key=key, users=added: p.sadd(key, *users))
         if removed:
             commands.append(lambda p, key=key, users=removed: p.srem(key, *users))
+        for user, liked in members.items():
+            index = liked_key(keys, user)
+            if liked:
+                commands.append(lambda p, index=index, post_id=post_id: p.sadd(index, post_id))
+            else:
+                commands.append(lambda p, index=index, post_id=post_id: p.srem(index, post_id))
     for post_id in deleted:
         commands.append(
             lambda p, post_id=post_id: p.delete(keys.post_stats(post_id), keys.post_likers(post_id))
@@ -134,6 +165,33 @@ async def write_saves(conn: Connections, writes: Sequence[SaveWrite]) -> None:
             else:
                 pipe.zrem(keys.saved(w.user_id), w.post_id)
         await pipe.execute()
+
+
+async def write_shares(conn: Connections, writes: Sequence[ShareWrite]) -> None:
+    """Each sharer's index of their shares that count (one pipeline per batch)."""
+    if not writes:
+        return
+    keys = conn.keys
+    async with conn.redis().pipeline(transaction=False) as pipe:
+        for w in writes:
+            if w.present:
+                pipe.hset(shares_key(keys, w.user_id), w.share_id, w.post_id)
+            else:
+                pipe.hdel(shares_key(keys, w.user_id), w.share_id)
+        await pipe.execute()
+
+
+_COMMENTS_BY = "SELECT post_id, comment_id FROM comments_by_post WHERE user_id = ?"
+_ERASE_COMMENT = "DELETE FROM comments_by_post WHERE post_id = ? AND comment_id = ?"
+
+
+async def erase_comments(conn: Connections, user_id: str) -> int:
+    """An erased account's comments still stored (on posts deleted meanwhile, whose
+    events the counters drop); returns how many were found."""
+    db = await conn.db()
+    rows = await db.scan(await db.prepare(_COMMENTS_BY), (user_id,))
+    await db.execute_many(_ERASE_COMMENT, [(r.post_id, r.comment_id) for r in rows])
+    return len(rows)
 
 
 async def rebuild_engagement(conn: Connections) -> int:

@@ -1,18 +1,27 @@
-"""Project the media topic to the ``media`` table and the Redis media hash.
+"""Project the media topic to the ``media`` table and the Redis media hash; remove
+uploads once what they belong to is gone.
 
 Each event carries the whole state it announces (pending on upload, partial with the
 renditions so far, ready with all of them, failed with the reason), so the latest
 event by ``occurred_at`` wins in both stores and a replay is harmless.
+
+``remove_media`` deletes an upload everywhere: its renditions (``variants/<id>/``),
+its Reel files (``videos/<id>/``), its original unless another upload holds the same
+bytes (originals are content-addressed), the Redis hash and the Cassandra row (with a
+write time of now, so an event older than the removal never brings the row back).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Sequence
 
 import orjson
 from cassandra.query import SimpleStatement
 
-from domain.clock import to_micros, to_ms
+from clients.objectstore import META_DIR, LocalObjectStore, validate_key
+from domain.clock import now_ms, to_micros, to_ms
 from schemas.events import EventBase, MediaFailed, MediaProgress, MediaReady, MediaUploaded
 from schemas.redis_hashes import MediaHash
 from sinks.connections import Connections
@@ -105,6 +114,53 @@ async def write_media_state(conn: Connections, event: EventBase) -> None:
         [conn.keys.media(event.media_id)],  # type: ignore[attr-defined]
         [str(event.occurred_ms), *shape.fields()],
     )
+
+
+_OBJECT_KEY = "SELECT object_key FROM media WHERE media_id = ?"
+_HOLDERS = "SELECT media_id FROM media WHERE object_key = ?"
+_DELETE = "DELETE FROM media USING TIMESTAMP ? WHERE media_id = ?"
+
+logger = logging.getLogger(__name__)
+
+
+def _delete_objects(store: LocalObjectStore, media_id: str, original: str | None) -> None:
+    """Every file of one upload: renditions, Reel files and (if given) the original."""
+    for prefix in (f"variants/{media_id}", f"videos/{media_id}"):
+        store.delete_prefix(prefix)
+    if not original:
+        return
+    try:
+        key = validate_key(original)
+    except ValueError:
+        logger.warning("media %s names no valid original (%r); left alone", media_id, original)
+        return
+    # One object: its bytes and its checksum record (the store's own layout).
+    store.path(key).unlink(missing_ok=True)
+    (store.root / META_DIR / f"{key}.json").unlink(missing_ok=True)
+
+
+async def remove_media(conn: Connections, media_ids: Sequence[str]) -> int:
+    """Delete uploads everywhere (files, hash, row); returns how many were known."""
+    ids = list(dict.fromkeys(m for m in media_ids if m))
+    if not ids:
+        return 0
+    db = await conn.db()
+    store = LocalObjectStore(conn.settings.media_dir)
+    known = 0
+    for media_id in ids:
+        rows = await db.execute(_OBJECT_KEY, (media_id,))
+        original = rows[0].object_key if rows and rows[0].object_key else None
+        known += bool(rows)
+        if original:
+            holders = {r.media_id for r in await db.execute(_HOLDERS, (original,))}
+            if holders - set(ids):
+                original = None  # someone else's upload of the same bytes keeps it
+        await asyncio.to_thread(_delete_objects, store, media_id, original)
+    micros = now_ms() * 1000
+    await db.execute_many(_DELETE, [(micros, media_id) for media_id in ids])
+    await conn.redis().delete(*(conn.keys.media(m) for m in ids))
+    logger.info("removed %d uploads (%d known)", len(ids), known)
+    return known
 
 
 _SCAN = (

@@ -3,6 +3,8 @@
 Every write carries the record's ``version`` (microseconds that only grow per post):
 Cassandra rows use it as the write timestamp and the Redis hash is replaced only by a
 newer version, so a replay or a late sink never rolls a deleted post back.
+``erase_posts`` removes every trace of an erased account's posts (content included),
+once its grace period is over.
 """
 
 from __future__ import annotations
@@ -34,6 +36,16 @@ _UNBY_AUTHOR = (
     "WHERE author_id = ? AND created_at = ? AND post_id = ?"
 )
 _POSTS_COUNT = "UPDATE user_counts SET posts = ? WHERE user_id = ?"
+_POSTS_OF = "SELECT post_id FROM posts WHERE author_id = ?"
+_TAG_ROWS = "SELECT tag, created_at, post_id FROM posts_by_hashtag WHERE author_id = ?"
+_AUTHOR_ROW = "SELECT post_id FROM posts_by_author WHERE author_id = ? LIMIT 1"
+_ERASE = (
+    "DELETE FROM posts WHERE post_id = ?",
+    "DELETE FROM post_stats WHERE post_id = ?",
+    "DELETE FROM comments_by_post WHERE post_id = ?",
+)
+_ERASE_TAG_ROW = "DELETE FROM posts_by_hashtag WHERE tag = ? AND created_at = ? AND post_id = ?"
+_ERASE_BY_AUTHOR = "DELETE FROM posts_by_author WHERE author_id = ?"
 
 
 async def write_post(
@@ -135,3 +147,28 @@ async def rebuild_posts(conn: Connections) -> int:
     commands.append(lambda p: p.zremrangebyrank(k.recent_posts(), 0, -(cap + 1)))
     await pipelined(redis, commands)
     return len(rows)
+
+
+async def erase_posts(conn: Connections, author_id: str, post_ids: Sequence[str]) -> int:
+    """Every post of an erased author, whatever its state: hashes, counts and likers,
+    rows (caption included), their comments, tag pages and the author's index; the
+    post ids out of the recent list. Returns how many traces were found."""
+    db = await conn.db()
+    listed = await db.scan(await db.prepare(_POSTS_OF), (author_id,))
+    tags = await db.scan(await db.prepare(_TAG_ROWS), (author_id,))
+    by_author = await db.execute(_AUTHOR_ROW, (author_id,))
+    ids = sorted(set(post_ids) | {r.post_id for r in listed})
+    k = conn.keys
+    commands: list[Callable[[Any], object]] = []
+    for post_id in ids:
+        commands.append(lambda p, i=post_id: p.delete(k.post(i), k.post_stats(i), k.post_likers(i)))
+    if ids:
+        commands.append(lambda p: p.zrem(k.recent_posts(), *ids))
+    for row in tags:
+        commands.append(lambda p, t=row.tag: p.zrem(k.hashtag_users(t), author_id))
+    replies = await pipelined(conn.redis(), commands)
+    for cql in _ERASE:
+        await db.execute_many(cql, [(post_id,) for post_id in ids])
+    await db.execute_many(_ERASE_TAG_ROW, [(r.tag, r.created_at, r.post_id) for r in tags])
+    await db.execute(_ERASE_BY_AUTHOR, (author_id,))
+    return len(listed) + len(tags) + len(by_author) + sum(int(r) for r in replies[: len(ids)])

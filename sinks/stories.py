@@ -2,7 +2,8 @@
 
 All writes are absolute or set-like: a story card is a hash with an absolute expiry,
 tray entries are ZADD of an author's newest visible story (GT on creation, the exact
-recomputed value on removal), receipts are first-view times and counts are absolute.
+recomputed value on removal), receipts are first-view times (or removed, once
+withdrawn) and counts are absolute.
 Who receives a story, and each tray's score after a removal, are decided by the agent
 (``domain.fanout``, ``domain.stories``) from ``sinks.graph.read_audience``.
 """
@@ -39,6 +40,14 @@ _UPSERT_VIEWER = (
     "INSERT INTO story_viewers (story_id, viewer_id, viewed_at) VALUES (?, ?, ?) USING TTL ?"
 )
 _UPSERT_VIEWS = "UPDATE story_stats USING TTL ? SET views = ? WHERE story_id = ?"
+_DELETE_VIEWER = "DELETE FROM story_viewers WHERE story_id = ? AND viewer_id = ?"
+_AUTHOR_ROW = "SELECT story_id FROM stories WHERE author_id = ? LIMIT 1"
+_VIEWED_BY = "SELECT story_id FROM story_viewers WHERE viewer_id = ?"
+_ERASE = (
+    "DELETE FROM story_viewers WHERE story_id = ?",
+    "DELETE FROM story_stats WHERE story_id = ?",
+)
+_ERASE_BY_AUTHOR = "DELETE FROM stories WHERE author_id = ?"
 
 # Receipts outlive the story by a day so a late flush still lands; then they go.
 RECEIPTS_TTL_S = 48 * 3600
@@ -167,16 +176,22 @@ async def write_seen(conn: Connections, *, viewer_id: str, story_id: str, author
 
 async def write_receipts(
     conn: Connections,
-    viewers: Mapping[str, Mapping[str, int]],
+    viewers: Mapping[str, Mapping[str, int | None]],
     counts: Mapping[str, int],
 ) -> None:
-    """Absolute receipts: {story: {viewer: first view ms}} and {story: distinct viewers}."""
+    """Absolute receipts: {story: {viewer: first view ms, or None for a withdrawn
+    receipt}} and {story: distinct viewers}."""
     keys = conn.keys
     redis = conn.redis()
+    kept = {s: {v: ms for v, ms in first.items() if ms is not None} for s, first in viewers.items()}
+    gone = [(s, v) for s, first in viewers.items() for v, ms in first.items() if ms is None]
     async with redis.pipeline(transaction=False) as pipe:
-        for story_id, first_views in viewers.items():
-            pipe.zadd(keys.story_viewers(story_id), dict(first_views))
-            pipe.expire(keys.story_viewers(story_id), RECEIPTS_TTL_S)
+        for story_id, first_views in kept.items():
+            if first_views:
+                pipe.zadd(keys.story_viewers(story_id), first_views)
+                pipe.expire(keys.story_viewers(story_id), RECEIPTS_TTL_S)
+        for story_id, viewer in gone:
+            pipe.zrem(keys.story_viewers(story_id), viewer)
         for story_id, count in counts.items():
             pipe.set(keys.story_views(story_id), count, ex=RECEIPTS_TTL_S)
         await pipe.execute()
@@ -185,13 +200,44 @@ async def write_receipts(
         _UPSERT_VIEWER,
         [
             (story_id, viewer, from_ms(ms), RECEIPTS_TTL_S)
-            for story_id, first_views in viewers.items()
+            for story_id, first_views in kept.items()
             for viewer, ms in first_views.items()
         ],
     )
+    await db.execute_many(_DELETE_VIEWER, gone)
     await db.execute_many(
         _UPSERT_VIEWS, [(RECEIPTS_TTL_S, count, story_id) for story_id, count in counts.items()]
     )
+
+
+async def erase_stories(conn: Connections, author_id: str, story_ids: Sequence[str]) -> int:
+    """Every story of an erased author: cards, receipts and counts, rows. Returns how
+    many traces were found."""
+    db, k = await conn.db(), conn.keys
+    ids = sorted(set(story_ids))
+    found = len(await db.execute(_AUTHOR_ROW, (author_id,)))
+    await db.execute(_ERASE_BY_AUTHOR, (author_id,))
+    for cql in _ERASE:
+        await db.execute_many(cql, [(story_id,) for story_id in ids])
+    replies = await pipelined(
+        conn.redis(),
+        [lambda p, s=s: p.delete(k.story(s), k.story_viewers(s), k.story_views(s)) for s in ids],
+    )
+    return found + sum(int(r) for r in replies)
+
+
+async def erase_receipts(conn: Connections, viewer_id: str) -> int:
+    """An erased viewer's receipts on other people's stories, rows and lists (whatever
+    their withdrawals left). Returns how many were found."""
+    db, k = await conn.db(), conn.keys
+    stories = sorted(
+        {r.story_id for r in await db.scan(await db.prepare(_VIEWED_BY), (viewer_id,))}
+    )
+    await db.execute_many(_DELETE_VIEWER, [(story_id, viewer_id) for story_id in stories])
+    await pipelined(
+        conn.redis(), [lambda p, s=s: p.zrem(k.story_viewers(s), viewer_id) for s in stories]
+    )
+    return len(stories)
 
 
 def rows_to_stories(rows: Iterable[Sequence[object]] | None) -> list[LiveStory]:

@@ -16,10 +16,11 @@ import pytest
 from agents.engagement import count_engagement, flush_once, index_posts_by_id
 from domain.engagement import COMMENTS, LIKES, SAVES, SHARES, Mark
 from schemas.events import EventBase
-from sinks.engagement import CommentWrite, SaveWrite
+from sinks.engagement import CommentWrite, SaveWrite, ShareWrite
 from tables.engagement import counters, lifecycle_of, marks_log
 from tests.factories import event_factory
 from tests.unit.test_agents.conftest import until
+from tests.unit.test_agents.test_erasure import erasure_fakes  # noqa: F401 (autouse)
 
 
 def engagement(kind: str, user_id: str = "u1", post_id: str = "p1", **fields: Any) -> EventBase:
@@ -201,3 +202,31 @@ async def test_post_lifecycle_rekeyed_by_post_id(indexer: Any, sent: Any) -> Non
 async def test_post_index_undecodable_message_skipped(indexer: Any, sent: Any) -> None:
     await indexer(b"{not json")
     assert sent.messages == []  # the posts agent dead-letters it
+
+
+async def test_share_removed_takes_back_that_share_only(engage: Any, sinks: Any) -> None:
+    first, second = engagement("share"), engagement("share")
+    await engage(created(), first, second)
+    await engage(engagement("share_removed", share_id=first.event_id))
+    assert count(SHARES) == 1
+    writes = [w for (batch,) in sinks.args("write_shares") for w in batch]
+    assert writes == [
+        ShareWrite("u1", first.event_id, "p1", True),
+        ShareWrite("u1", second.event_id, "p1", True),
+        ShareWrite("u1", first.event_id, "p1", False),
+    ]
+
+
+async def test_share_removed_twice_or_unknown_changes_no_count(engage: Any) -> None:
+    share = engagement("share")
+    await engage(created(), share)
+    removal = engagement("share_removed", share_id=share.event_id)
+    await engage(removal)
+    await engage(removal)  # a replay
+    await engage(engagement("share_removed", share_id="never-shared"))
+    assert count(SHARES) == 0
+
+
+async def test_batch_without_shares_writes_no_share_index(engage: Any, sinks: Any) -> None:
+    await engage(created(), engagement("like"), engagement("save"))
+    assert sinks.args("write_shares") == []

@@ -14,6 +14,7 @@ from schemas.events import EventBase
 from settings import get_settings
 from tables.posts import media_outcomes, media_waiters, post_counts, post_records
 from tests.factories import event_factory
+from tests.unit.test_agents.test_erasure import erasure_fakes  # noqa: F401 (autouse)
 
 THRESHOLD = get_settings().celebrity_threshold
 
@@ -178,3 +179,27 @@ async def test_media_upload_and_progress_not_forwarded(forwarder: Any, sent: Any
     await forwarder(event_factory("media_uploaded", user_id="a1"))
     await forwarder(event_factory("media_progress", user_id="a1"))
     assert sent.messages == []
+
+
+async def test_post_deleted_removes_its_media_once_retracted(posts: Any, sinks: Any) -> None:
+    await posts(post_created(media=("m1", "m2")))
+    await posts(media_ready("m1"))
+    await posts(media_ready("m2"))
+    await posts(post_deleted())
+    assert sinks.args("remove_media") == [(["m1", "m2"],)]
+    writes = sinks.writes()
+    assert writes.index("retract_post") < writes.index("remove_media")
+
+
+async def test_post_deleted_by_another_user_keeps_its_media(posts: Any, sinks: Any) -> None:
+    await posts(post_created(media=("m1",)))
+    await posts(post_deleted(author="intruder"))
+    await posts(post_deleted(post_id="p-unknown"))  # never projected: nothing to remove
+    assert sinks.args("remove_media") == []
+
+
+async def test_post_deleted_stale_write_removes_no_media(posts: Any, sinks: Any) -> None:
+    await posts(post_created(media=("m1",)))
+    sinks.fresh = False  # a newer state is already projected: this deletion is history
+    await posts(post_deleted())
+    assert sinks.args("remove_media") == []

@@ -21,17 +21,21 @@ from domain.stories import LiveStory
 from schemas.events import EventBase
 from tables.stories import author_stories, story_first_views, story_view_counts
 from tests.factories import event_factory
+from tests.unit.test_agents.test_erasure import erasure_fakes  # noqa: F401 (autouse)
 
 
 def ago(**delta: float) -> datetime:
     return datetime.now(UTC) - timedelta(**delta)
 
 
-def story_created(story_id: str, *, at: datetime | None = None, close: bool = False) -> EventBase:
+def story_created(
+    story_id: str, *, at: datetime | None = None, close: bool = False, media: str = "m1"
+) -> EventBase:
     return event_factory(
         "story_created",
         user_id="a1",
         story_id=story_id,
+        media_id=media,
         close_friends_only=close,
         occurred_at=at or ago(minutes=5),
     )
@@ -197,3 +201,59 @@ async def test_flush_receipts_failed_write_keeps_receipts_pending(views: Any, si
     await flush_receipts()
     assert sinks.args("write_receipts")[-1][1] == {"s1": 1}
     assert not agent_module._dirty_counts
+
+
+async def test_story_removed_then_its_media_removed(stories: Any, sinks: Any) -> None:
+    await stories(story_created("s1", media="m7"))
+    assert author_stories["a1"][0][3] == "m7"  # the row keeps the media id
+    await stories(story_removed("story_deleted", "s1"))
+    assert sinks.args("remove_media") == [(["m7"],)]
+    writes = sinks.writes()
+    assert (
+        writes.index("remove_story") < writes.index("rescore_trays") < writes.index("remove_media")
+    )
+
+
+async def test_story_expired_removes_its_media_though_its_card_is_gone(
+    stories: Any, sinks: Any
+) -> None:
+    await stories(story_created("s1", at=ago(hours=25), media="m7"))
+    await stories(story_created("s2", media="m8"))
+    await stories(story_removed("story_expired", "s1"))
+    assert sinks.args("remove_media") == [(["m7"],)]
+    assert author_stories["a1"] == [[*LiveStory.from_row(author_stories["a1"][0]).to_row(), "m8"]]
+
+
+def test_story_rows_written_before_media_ids_were_kept_name_none() -> None:
+    rows = [LiveStory("s1", 1, False).to_row(), [*LiveStory("s2", 2, True).to_row(), "m2"]]
+    assert agent_module.media_of(rows) == {"s2": "m2"}
+    assert agent_module.media_of(None) == {}
+
+
+def story_view_removed(viewer: str, story_id: str = "s1") -> EventBase:
+    return event_factory("story_view_removed", user_id=viewer, story_id=story_id)
+
+
+async def test_story_view_removed_leaves_list_and_count(views: Any, sinks: Any) -> None:
+    one = await views(story_viewed("v1"))
+    await views(story_viewed("v2"))
+    await views(story_view_removed("v2"))
+    assert story_view_counts["s1"] == 1
+    assert ("s1", "v2") not in story_first_views
+    await flush_receipts()
+    assert sinks.args("write_receipts") == [
+        ({"s1": {"v1": one.occurred_ms, "v2": None}}, {"s1": 1})
+    ]
+
+
+async def test_story_view_removed_twice_or_unknown_counts_once(views: Any, sinks: Any) -> None:
+    await views(story_viewed("v1"))
+    await views(story_view_removed("v1"))
+    await flush_receipts()
+    removal = story_view_removed("v1")
+    await views(removal)  # again (a later pass of the same erasure)
+    await views(story_view_removed("nobody"))
+    assert story_view_counts["s1"] == 0
+    await flush_receipts()
+    # The rows are cleared again (a withdrawal after a crash still clears them); no count.
+    assert sinks.args("write_receipts")[-1] == ({"s1": {"v1": None, "nobody": None}}, {})

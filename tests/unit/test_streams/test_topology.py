@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 import agents
+from domain.erasure import Facts
 from schemas import topics as registry
 from streams import topics as stream_topics
 from streams.app import app, settings
@@ -39,8 +40,21 @@ from tests.unit.test_agents.conftest import (
     until,
     variant,
 )
+from tests.unit.test_agents.test_erasure import erasure_fakes, world  # noqa: F401 (autouse)
+
+# What the deleted account of the erasure's scenario still holds: one fact per topic.
+ERASED_FACTS = Facts(
+    "d1",
+    following=frozenset({"u2"}),
+    posts=frozenset({"p1"}),
+    stories=frozenset({"s1"}),
+    likes=frozenset({"p2"}),
+    views=frozenset({"s2"}),
+)
 
 DLQ, SKIP = "dead-letters", "skips"  # what an agent does with a message it cannot decode
+# Where an account deletion's compensating events go: each to the agent owning the fact.
+ERASED = "graph posts engagement stories story-views"
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class Flow:
 DATAFLOW: dict[str, Flow] = {
     # agent                                     reads                     sends             writes                                                   bad input
     "agents.users.track_users":            Flow("users",                  "",               "",                                                      DLQ),
+    "agents.erasure.erase_accounts":       Flow("users",                  ERASED,           "",                                                      SKIP),
     "agents.graph.maintain_graph":         Flow("graph",                  "graph",          "follow_edges follower_counts",                          DLQ),
     "agents.posts.forward_media_results":  Flow("media",                  "media-by-owner", "",                                                      SKIP),
     "agents.posts.track_posts":            Flow("posts media-by-owner",   "",               "post_records post_counts media_waiters media_outcomes", DLQ),
@@ -84,8 +99,9 @@ DATAFLOW: dict[str, Flow] = {
 }
 # fmt: on
 # The graph agent's send is a block's reverse unfollow, keyed by the blocker; the media
-# agents' sends are their results (media_progress, media_ready, media_failed). The DLQ is
-# written by streams.codecs on behalf of the agents marked DLQ.
+# agents' sends are their results (media_progress, media_ready, media_failed); the
+# erasure's are the undos of a deleted account's facts. The DLQ is written by
+# streams.codecs on behalf of the agents marked DLQ.
 
 
 # --- one representative scenario per agent -------------------------------------------
@@ -127,6 +143,7 @@ def scenario(agent: str, media: MediaFakes, tmp_path: Path) -> list[Step]:
     upload = {"user_id": "a1", "media_id": "m1", "object_key": "originals/m1"}
     scenarios: dict[str, list[Step]] = {
         "agents.users.track_users": [step("profile_updated", "u1", user_id="u1")],
+        "agents.erasure.erase_accounts": [step("account_deleted", "d1", user_id="d1")],
         "agents.graph.maintain_graph": [
             step("follow", "u2", user_id="u1", target_id="u2"),
             step("block", "u2", user_id="u1", target_id="u2"),
@@ -195,6 +212,7 @@ def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Runner]:
     harness = make_harness(monkeypatch)
     media = install_media(monkeypatch, tmp_path / "media-work")
     media.photo_pool.answer = photo_result(variant("w320", 320, 213))
+    world(harness.sinks).facts["d1"] = ERASED_FACTS
     yield Runner(harness, media, tmp_path)
     clear_state()
 

@@ -44,7 +44,10 @@ EXAMPLES: dict[str, list[tuple[Any, Any]]] = {
         (("p1", "l", "u2"), _tied.mark.to_json()),
     ],
     "post_lifecycle": [("p1", [LIVE, NOW_MS])],
-    "author_stories": [("u1", [LiveStory("s1", NOW_MS, True).to_row()])],
+    "author_stories": [
+        ("u1", [LiveStory("s1", NOW_MS, True).to_row()]),
+        ("u2", [[*LiveStory("s2", NOW_MS, False).to_row(), "m2"]]),  # with its media id
+    ],
     "story_first_views": [(("s1", "u2"), NOW_MS)],
     "story_view_counts": [("s1", 4)],
     "post_hashtags": [

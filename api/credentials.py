@@ -49,7 +49,8 @@ async def create_account(
 
 
 async def delete_account(db: Db, user_id: str) -> None:
-    """Remove an account row (a registration that lost its username claim)."""
+    """Remove an account row (a registration that lost its username claim, a deleted
+    account)."""
     await db.execute(_DELETE_ACCOUNT, (user_id,))
 
 
@@ -156,6 +157,11 @@ _REVOKE_FAMILY = (
 _SELECT_FAMILY = "SELECT revoked FROM refresh_families WHERE family_id = ?"
 _INDEX_FAMILY = "INSERT INTO user_refresh_families (user_id, family_id) VALUES (?, ?) USING TTL ?"
 _USER_FAMILIES = "SELECT family_id FROM user_refresh_families WHERE user_id = ?"
+# By the storage-attached index of 0009_erasure.cql.
+_USER_TOKENS = "SELECT token_hash FROM refresh_tokens WHERE user_id = ?"
+_DELETE_TOKEN = "DELETE FROM refresh_tokens WHERE token_hash = ?"
+_DELETE_FAMILY = "DELETE FROM refresh_families WHERE family_id = ?"
+_DELETE_USER_FAMILIES = "DELETE FROM user_refresh_families WHERE user_id = ?"
 
 
 def _ttl_s(expires_ms: int, now_ms: int) -> int:
@@ -226,3 +232,26 @@ async def revoke_all_families(db: Db, user_id: str, *, ttl_s: int) -> int:
     for row in rows:
         await revoke_family(db, row.family_id, ttl_s=ttl_s)
     return len(rows)
+
+
+# --- account deletion ----------------------------------------------------------------
+
+
+async def close_account(
+    db: Db, user_id: str, username: str, *, grace_s: int, refresh_ttl_s: int, now_ms: int
+) -> None:
+    """Everything an account logs in with, at its deletion: every session ended (each
+    family revoked first, so a refresh racing this one fails, then every token and
+    family removed), the username held for ``grace_s`` (nobody takes it over at once;
+    the worker frees its row afterwards) and the account row removed. A retry finishes
+    what a failed attempt began."""
+    families = [row.family_id for row in await db.execute(_USER_FAMILIES, (user_id,))]
+    for family_id in families:
+        await revoke_family(db, family_id, ttl_s=refresh_ttl_s)
+    tokens = await db.execute(_USER_TOKENS, (user_id,))
+    await db.execute_many(_DELETE_TOKEN, [(row.token_hash,) for row in tokens])
+    await db.execute_many(_DELETE_FAMILY, [(family_id,) for family_id in families])
+    await db.execute(_DELETE_USER_FAMILIES, (user_id,))
+    if username:
+        await reserve_username(db, username, user_id, grace_s=grace_s, now_ms=now_ms)
+    await delete_account(db, user_id)

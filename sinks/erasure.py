@@ -163,7 +163,8 @@ _ROWS = {
 async def _rows(conn: Connections, user_id: str) -> dict[str, list[Any]]:
     db = await conn.db()
     names = list(_ROWS)
-    found = await asyncio.gather(*(db.scan(await db.prepare(_ROWS[n]), (user_id,)) for n in names))
+    statements = [await db.prepare(_ROWS[n]) for n in names]
+    found = await asyncio.gather(*(db.scan(s, (user_id,)) for s in statements))
     return dict(zip(names, found, strict=True))
 
 

@@ -14,9 +14,11 @@ from typing import Any
 
 import orjson
 
+from clients.lua import Lua
 from clients.redis import pipelined
 from domain.clock import from_ms, to_ms
 from domain.posts import DELETED, READY
+from domain.trending import parse_hashtags
 from schemas.redis_hashes import PostHash
 from sinks.connections import Connections
 from sinks.feeds import project_post
@@ -36,7 +38,7 @@ _UNBY_AUTHOR = (
     "WHERE author_id = ? AND created_at = ? AND post_id = ?"
 )
 _POSTS_COUNT = "UPDATE user_counts SET posts = ? WHERE user_id = ?"
-_POSTS_OF = "SELECT post_id FROM posts WHERE author_id = ?"
+_POSTS_OF = "SELECT post_id, caption FROM posts WHERE author_id = ?"
 _TAG_ROWS = "SELECT tag, created_at, post_id FROM posts_by_hashtag WHERE author_id = ?"
 _AUTHOR_ROW = "SELECT post_id FROM posts_by_author WHERE author_id = ? LIMIT 1"
 _ERASE = (
@@ -46,6 +48,15 @@ _ERASE = (
 )
 _ERASE_TAG_ROW = "DELETE FROM posts_by_hashtag WHERE tag = ? AND created_at = ? AND post_id = ?"
 _ERASE_BY_AUTHOR = "DELETE FROM posts_by_author WHERE author_id = ?"
+
+# The author out of a tag's users; a tag nobody uses any more leaves the trending
+# candidates (its word came from the erased captions). Atomic against a new use (the
+# trending sink's MULTI). KEYS: tag users, active tags; ARGV: author, tag.
+_UNTAG = Lua("""
+redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[2]) end
+return 1
+""")
 
 
 async def write_post(
@@ -164,8 +175,13 @@ async def erase_posts(conn: Connections, author_id: str, post_ids: Sequence[str]
         commands.append(lambda p, i=post_id: p.delete(k.post(i), k.post_stats(i), k.post_likers(i)))
     if ids:
         commands.append(lambda p: p.zrem(k.recent_posts(), *ids))
-    for row in tags:
-        commands.append(lambda p, t=row.tag: p.zrem(k.hashtag_users(t), author_id))
+    words = {row.tag for row in tags} | {t for r in listed for t in parse_hashtags(r.caption or "")}
+    for tag in sorted(words):
+        commands.append(
+            lambda p, t=tag: _UNTAG.queue(
+                p, [k.hashtag_users(t), k.hashtags_active()], [author_id, t]
+            )
+        )
     replies = await pipelined(conn.redis(), commands)
     for cql in _ERASE:
         await db.execute_many(cql, [(post_id,) for post_id in ids])

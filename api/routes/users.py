@@ -1,4 +1,4 @@
-"""Profiles: read one (by id or username) and edit one's own.
+"""Profiles: read one (by id or username), edit one's own, delete one's account.
 
 Every read goes through the visibility policy: a deleted account, or one with a block
 either way between it and the viewer, is 404 like an unknown one.
@@ -6,17 +6,25 @@ either way between it and the viewer, is 404 like an unknown one.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
 from api import credentials as cred
-from api.deps import CurrentUser, DbDep, IdempotencyKey, KeysDep, ProducerDep, RedisDep
+from api.deps import (
+    CurrentUser,
+    DbDep,
+    IdempotencyKey,
+    KeysDep,
+    ProducerDep,
+    RedisDep,
+    SettingsDep,
+)
 from api.errors import ApiError, error_responses
 from api.readers.graph import read_counts
 from api.readers.users import read_editable_profile, read_profile, user_id_for_username
 from api.writes import publish
 from domain.accounts import InvalidAccountField, UsernameTaken, edit_profile, validate_username
 from domain.clock import now_ms
-from schemas.views import ProfileUpdate, UserProfilePublic
+from schemas.views import AcceptedPublic, ProfileUpdate, UserProfilePublic
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -28,6 +36,54 @@ async def read_me(
 ) -> UserProfilePublic:
     """Read the token's user's own profile."""
     return await read_profile(redis, db, keys, viewer, viewer)
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedPublic,
+    responses=error_responses(401, 404, 503),
+)
+async def delete_me(
+    redis: RedisDep,
+    db: DbDep,
+    keys: KeysDep,
+    producer: ProducerDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedPublic:
+    """Delete one's account. Every session ends and the username stays reserved for the
+    grace period; the account and everything of it (posts, stories, comments, likes,
+    saves, shares, follows, media) leave every view within moments and are removed, and
+    its last traces go once the grace period is over. 202 with the event id; an account
+    already deleted is 404."""
+    retry = bool(idempotency_key) and bool(
+        await redis.exists(keys.idempotency(user, idempotency_key or ""))
+    )
+    if not retry:
+        await read_editable_profile(redis, db, keys, user)  # NotFound once deleted
+    account = await cred.read_account(db, user)
+    username = account.username if account else ""
+    answer = await publish(
+        redis,
+        keys,
+        producer,
+        event_type="account_deleted",
+        user_id=user,
+        idempotency_key=idempotency_key,
+        username=username,
+    )
+    # After the event: a failure here answers 503 and a retry (same key) finishes it.
+    await cred.close_account(
+        db,
+        user,
+        username,
+        grace_s=settings.username_grace_s,
+        refresh_ttl_s=settings.refresh_token_ttl_s,
+        now_ms=now_ms(),
+    )
+    return answer
 
 
 @router.get(

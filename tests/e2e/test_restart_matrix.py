@@ -45,12 +45,17 @@ class Cluster:
     """The namespace's API and worker, and the producer the world sends through."""
 
     def __init__(
-        self, settings: Settings, tmp_path: Path, token_for: Callable[[str], dict[str, str]]
+        self,
+        settings: Settings,
+        tmp_path: Path,
+        token_for: Callable[[str], dict[str, str]],
+        test_env: dict[str, str],
     ) -> None:
         from clients.kafka import EventProducer
 
         self.settings = settings
-        env = {"PHOTOSTREAM_NAMESPACE": settings.namespace}
+        # The session's environment: its rate limits are far above what the world reads.
+        env = {**test_env, "PHOTOSTREAM_NAMESPACE": settings.namespace}
         self.api = Api(env=env, log_file=tmp_path / "api.log").start_and_wait()
         self.worker = Worker(env=env, log_file=tmp_path / "worker.log")
         self.producer = EventProducer(settings)
@@ -85,8 +90,9 @@ def cluster(
     namespace_factory: Callable[[str], Settings],
     tmp_path: Path,
     token_for: Callable[[str], dict[str, str]],
+    test_env: dict[str, str],
 ) -> Iterator[Cluster]:
-    c = Cluster(namespace_factory("restart"), tmp_path, token_for)
+    c = Cluster(namespace_factory("restart"), tmp_path, token_for, test_env)
     yield c
     c.close()
 

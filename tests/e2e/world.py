@@ -85,6 +85,7 @@ class World:
         self.profiles: dict[str, tuple[str, str, bool]] = {}
         self.follows: set[tuple[str, str]] = set()
         self.blocks: set[tuple[str, str]] = set()
+        self.commenters: dict[str, str] = {}  # comment id -> its author
         self.close: set[tuple[str, str]] = set()  # (owner, friend)
         self.posts: dict[str, PostTruth] = {}
         self.media: dict[str, tuple[str, str]] = {}  # media id -> (owner, ready|failed)
@@ -414,6 +415,8 @@ class World:
             self._mark((e["post_id"], "h", e["event_id"]), True, ms, e["event_id"])
         elif kind in ("comment_created", "comment_deleted"):
             key = (e["post_id"], "c", e["comment_id"])
+            if kind == "comment_created":
+                self.commenters[e["comment_id"]] = e["user_id"]
             self._mark(key, kind == "comment_created", ms, e["event_id"])
         elif kind == "story_created":
             self.stories[e["story_id"]] = StoryTruth(user, e["close_friends_only"], ms)
@@ -433,6 +436,17 @@ class World:
     def _present(self, key: tuple[str, str, str]) -> bool:
         mark = self.marks.get(key)
         return bool(mark and mark[0])
+
+    def _sees(self, viewer: str, post: Any) -> bool:
+        """The visibility policy for one live post (domain.visibility.may_see_post)."""
+        if post.author == viewer:
+            return True
+        private = post.author in self.profiles and self.profiles[post.author][2]
+        return (
+            self.post_state(post) == "ready"
+            and not self._blocked(viewer, post.author)
+            and (not private or (viewer, post.author) in self.follows)
+        )
 
     def _blocked(self, a: str, b: str) -> bool:
         return (a, b) in self.blocks or (b, a) in self.blocks
@@ -476,7 +490,9 @@ class World:
                 ):
                     feed[p] = state
             views[f"feed {u}"] = feed
-            views[f"saved {u}"] = sorted(p for p in live_posts if self._present((p, "s", u)))
+            views[f"saved {u}"] = sorted(
+                p for p, t in live_posts.items() if self._present((p, "s", u)) and self._sees(u, t)
+            )
             views[f"tray {u}"] = sorted(
                 {
                     t.author
@@ -497,9 +513,13 @@ class World:
                 counts[p][names[tag]] += 1
                 if tag == "c":
                     comments[p].append(member)
-        for p in live_posts:
+        for p, t in live_posts.items():
             views[f"stats {p}"] = dict(counts[p])
-            views[f"comments {p}"] = sorted(comments[p])
+            # Read as the post's author, who sees their post in any state but not the
+            # comments of users they are blocked with.
+            views[f"comments {p}"] = sorted(
+                c for c in comments[p] if not self._blocked(t.author, self.commenters[c])
+            )
         for p, t in self.posts.items():
             if t.deleted:
                 views[f"stats {p}"] = 404
@@ -511,8 +531,10 @@ class World:
             for tag in t.tags:
                 trending[tag].add(t.author)
         views["trending 1h"] = {tag: len(a) for tag, a in trending.items()}
+        gone = {m for t in self.posts.values() if t.deleted for m in t.media}
         for m, (_, outcome) in self.media.items():
-            views[f"media {m}"] = outcome
+            # A deleted post takes its media (state and files) with it.
+            views[f"media {m}"] = 404 if m in gone else outcome
         return views
 
     def observed(
@@ -569,21 +591,21 @@ class World:
                     else [p for p in saved if p in self.posts and not self.posts[p].deleted]
                 )
                 views[f"tray {u}"] = ids(u, "/v1/stories/tray", "author_id")
-            reader = self.users[0]
             for p, t in self.posts.items():
-                r = get(reader, f"/v1/posts/{p}/stats")
+                # The author may see their post whatever its state or their privacy.
+                r = get(t.author, f"/v1/posts/{p}/stats")
                 if t.deleted:
                     views[f"stats {p}"] = r.status_code if r.status_code == 404 else r.json()
                     continue
                 views[f"stats {p}"] = r.json() if r.status_code == 200 else r.status_code
-                views[f"comments {p}"] = ids(reader, f"/v1/posts/{p}/comments", "comment_id")
+                views[f"comments {p}"] = ids(t.author, f"/v1/posts/{p}/comments", "comment_id")
             for s, t in self.stories.items():
                 if self._story_live(t):
                     r = get(t.author, f"/v1/stories/{s}/viewers", limit=100)
                     views[f"viewers {s}"] = (
                         r.json()["count"] if r.status_code == 200 else r.status_code
                     )
-            r = get(reader, "/v1/trending/hashtags", window="1h", limit=100)
+            r = get(self.users[0], "/v1/trending/hashtags", window="1h", limit=100)
             views["trending 1h"] = {x["tag"]: x["count"] for x in r.json()["data"]}
             for m, (owner, _) in self.media.items():
                 r = get(owner, f"/v1/media/{m}")

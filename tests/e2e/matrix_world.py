@@ -1,7 +1,8 @@
 """The permission matrix's world: owners, their objects in every state, one viewer per
 relation, built through the API, Kafka and the session's worker.
 
-Two owners, public and private, registered through the API (so they have usernames),
+Three owners, public, private and deleted (their account deleted last), registered
+through the API (so they have usernames),
 each with an upload that is ready and one that failed; posts ready (with the photo),
 processing, failed and deleted; stories live, close-friends-only, expired (25 h old)
 and deleted; comments on the ready post by the owner, by the viewer the owner blocked,
@@ -18,10 +19,10 @@ same relations (graph writes), a requester of their own (answering a request), f
 registered users as viewers (ending one's account).
 
 The graph applies a follow of a private account as a request, so the world is built in
-three phases, each waiting until the worker has applied it (Redis, or the API as the
+phases, each waiting until the worker has applied it (Redis, or the API as the
 owner; a timeout names what is missing): objects, follows, close friends, mutes and
 saves while every owner is public; then the private owners turn private; then
-requests, blocks and deletions.
+requests, blocks and deletions; then the deleted owners delete their accounts.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from schemas.redis_hashes import ProfileHash
 from schemas.redis_keys import RedisKeys
 from settings import Settings
 
-VARIANTS = ("public", "private")
+VARIANTS = ("public", "private", "deleted")
 # How a viewer stands to an owner ("owner": the owner themself).
 LABELS = ("owner", "close_friend", "follower", "requester", "stranger", "blocked", "blocking")
 LABELS += ("muted", "anonymous")
@@ -107,6 +108,10 @@ class Account:
     def private(self) -> bool:
         return self.variant == "private"
 
+    @property
+    def deleted(self) -> bool:
+        return self.variant == "deleted"
+
 
 @dataclass(frozen=True)
 class Needs:
@@ -165,6 +170,8 @@ class World:
     def ties(self, user_id: str | None, account: Account) -> Ties:
         """The facts the policy needs about ``user_id`` and ``account``, as built."""
         label = self.label_of(user_id, account)
+        if account.deleted and label != "owner":
+            label = "stranger"  # its follows, blocks and requests are being undone
         return Ties(
             viewer_id=user_id,
             owner_id=account.user_id,
@@ -320,7 +327,7 @@ class Builder:
         self.send("comment_deleted", owner, post_id=comment.post_id, comment_id=comment.comment_id)
         self._comments(comment.post_id, 3)
 
-    # --- the world, in three phases ----------------------------------------------------
+    # --- the world, in phases ----------------------------------------------------------
 
     def build(self, needs: Needs) -> World:
         viewers = {label: new_id("u") for label in VIEWER_LABELS}
@@ -340,6 +347,7 @@ class Builder:
         self._first_phase(w, needs)
         self._second_phase(w)
         self._third_phase(w)
+        self._fourth_phase(w)
         return w
 
     def _first_phase(self, w: World, needs: Needs) -> None:
@@ -430,3 +438,19 @@ class Builder:
         for account in (a for a in w.main.values() if a.objects):
             self._tagged(account.user_id, account.tag or "", account.objects.posts["ready"])  # type: ignore[union-attr]
         self.settle("third phase (requests, blocks, deletions)")
+
+    def _fourth_phase(self, w: World) -> None:
+        """The deleted owners delete their accounts (the registered through the API)."""
+        for account in (a for a in w.accounts() if a.deleted):
+            if account.username is not None:
+                headers = {**self.token_for(account.user_id), "Idempotency-Key": new_id("k")}
+                r = self.http.delete("/v1/users/me", headers=headers)
+                assert r.status_code == 202, f"deleting {account.user_id}: {r.text}"
+            else:
+                self.send("account_deleted", account.user_id)
+            key = self.keys.user(account.user_id)
+            profile = lambda k=key: ProfileHash.from_fields(self.redis.hgetall(k))  # noqa: E731
+            self.expect(
+                f"{account.user_id} deleted", lambda p=profile: bool((c := p()) and c.deleted)
+            )  # type: ignore[misc]
+        self.settle("fourth phase (deleted accounts)")

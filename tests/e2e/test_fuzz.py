@@ -44,9 +44,19 @@ FRAMING = frozenset(
 )
 DOC = create_app().openapi()
 SCHEMA = schemathesis.openapi.from_dict(DOC)
-OPERATIONS = sorted(
-    ((m.upper(), p) for p, item in DOC["paths"].items() for m in item), key=lambda r: (r[1], r[0])
-)
+# Routes that end the token's own account: fuzzed as a user of their own.
+ENDS_THE_USER = frozenset({("DELETE", "/v1/users/me")})
+
+
+def _order(route: tuple[str, str]) -> tuple[int, str, str]:
+    """Reads first, then writes, then what takes the real objects away (deletions,
+    blocks), so the routes before them still reach those objects."""
+    method, path = route
+    taking = method == "DELETE" or path.endswith("/block")
+    return (0 if method == "GET" else 2 if taking else 1), path, method
+
+
+OPERATIONS = sorted(((m.upper(), p) for p, item in DOC["paths"].items() for m in item), key=_order)
 
 # (method, path) -> what the fuzz found (a 5xx), until it is fixed.
 SERVER_ERRORS: dict[tuple[str, str], str] = {}
@@ -167,7 +177,11 @@ def test_route_survives_fuzzing(
     token_for: Any,
     session: requests.Session,
 ) -> None:
-    headers = token_for(targets["me"])
+    user = targets["me"]
+    if (method, path) in ENDS_THE_USER:
+        body = {"username": unique("fuzzend"), "password": "fuzz correct horse"}
+        user = session.post(f"{api.url}/v1/accounts", json=body).json()["user_id"]
+    headers = token_for(user)
 
     @settings(
         max_examples=MAX_EXAMPLES,

@@ -99,7 +99,9 @@ async def _cascade(user_id: str, *, base_id: str, occurred_at: datetime, micros:
     """Read what the account holds and undo it all; returns the events sent."""
     facts, holdings = await erasure_sink.read_facts(connections, user_id)
     await media_sink.remove_media(connections, sorted(holdings.media))
-    await erasure_sink.scrub_audience(connections, user_id, facts.followers, holdings)
+    await stories_sink.leave_audience(
+        connections, user_id, facts.followers, sorted(holdings.stories), sorted(holdings.posts)
+    )
     await erasure_sink.remember(connections, user_id, holdings, micros=micros)
     events = compensations(facts, base_id=base_id, occurred_at=occurred_at)
     deliveries = [await _send(fields) for fields in events]
@@ -168,7 +170,9 @@ async def _pass(erasure: Erasure, now: int, *, recheck: bool) -> None:
 
 async def _erase_traces(erasure: Erasure, holdings: Holdings) -> int:
     user = erasure.user_id
-    await erasure_sink.scrub_audience(connections, user, (), holdings)
+    await stories_sink.leave_audience(
+        connections, user, (), sorted(holdings.stories), sorted(holdings.posts)
+    )
     return sum(
         [
             await media_sink.remove_media(connections, sorted(holdings.media)),

@@ -137,7 +137,9 @@ async def _deleted(event: PostDeleted) -> None:
     ):
         await _spread(event.post_id, t.record)
         # Once the deletion is projected (and again on a replay: the removal is idempotent).
-        await media_sink.remove_media(connections, list(t.record.get("media") or ()))
+        await media_sink.remove_media(
+            connections, list(t.record.get("media") or ()), owner_id=event.user_id
+        )
     if t.changed:
         post_records[event.post_id] = t.record
         post_counts[event.user_id] = count

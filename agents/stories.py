@@ -101,7 +101,7 @@ async def _removed(
         connections, author_id=author, scores=tray_scores(remaining, audience, now_ms=now_ms())
     )
     if media.get(event.story_id):  # the story is gone from every view: its upload goes
-        await media_sink.remove_media(connections, [media[event.story_id]])
+        await media_sink.remove_media(connections, [media[event.story_id]], owner_id=author)
     author_stories[author] = _rows(remaining, media)
     _expiry_sent.discard(event.story_id)
 

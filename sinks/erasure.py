@@ -243,36 +243,6 @@ async def read_facts(conn: Connections, user_id: str) -> tuple[Facts, Holdings]:
     )
 
 
-# --- other people's views of the account --------------------------------------------
-
-_VIEWERS = "SELECT viewer_id FROM story_viewers WHERE story_id = ?"
-
-
-async def scrub_audience(
-    conn: Connections, user_id: str, followers: Iterable[str], holdings: Holdings
-) -> int:
-    """The account out of its audience's trays, seen marks and feeds at once, whichever
-    of the unfollows and deletions the agents apply first; returns accounts touched."""
-    db = await conn.db()
-    viewers: set[str] = set(followers)
-    for story_id in sorted(holdings.stories):
-        viewers |= _first(await db.scan(await db.prepare(_VIEWERS), (story_id,)))
-    viewers.discard(user_id)
-    if not viewers:
-        return 0
-    k, posts = conn.keys, sorted(holdings.posts)
-    async with conn.redis().pipeline(transaction=False) as pipe:
-        for viewer in sorted(viewers):
-            pipe.zrem(k.story_tray(viewer), user_id)
-            pipe.hdel(k.stories_seen(viewer), user_id)
-            if posts:
-                pipe.zrem(k.feed(viewer), *posts)
-        if posts:
-            pipe.sadd(k.feed_dirty(), *viewers)
-        await pipe.execute()
-    return len(viewers)
-
-
 # --- last traces ----------------------------------------------------------------
 
 # Rows keyed by the account alone: (table, key column).
@@ -331,29 +301,18 @@ _CLOSE_ROW = "DELETE FROM close_friends WHERE user_id = ? AND friend_id = ?"
 _REQUEST_ROW = "DELETE FROM follow_requests WHERE owner_id = ? AND requester_id = ?"
 
 
+# The account's own keys: ``RedisKeys`` methods of one user id, and the per-user indexes.
+_OWN_KEYS = (
+    "user", "following", "followers", "close_friends", "close_friend_of", "blocked", "muted",
+    "follow_requests", "requests_sent", "user_counts", "feed", "author_posts",
+    "author_pending", "saved", "author_stories", "story_tray", "stories_seen",
+)  # fmt: skip
+
+
 def _own_keys(conn: Connections, user_id: str) -> list[str]:
     k = conn.keys
-    return [
-        k.user(user_id),
-        k.following(user_id),
-        k.followers(user_id),
-        k.close_friends(user_id),
-        k.close_friend_of(user_id),
-        k.blocked(user_id),
-        k.muted(user_id),
-        k.follow_requests(user_id),
-        k.requests_sent(user_id),
-        k.user_counts(user_id),
-        k.feed(user_id),
-        k.author_posts(user_id),
-        k.author_pending(user_id),
-        k.saved(user_id),
-        k.author_stories(user_id),
-        k.story_tray(user_id),
-        k.stories_seen(user_id),
-        liked_key(k, user_id),
-        shares_key(k, user_id),
-    ]
+    own = [getattr(k, name)(user_id) for name in _OWN_KEYS]
+    return [*own, liked_key(k, user_id), shares_key(k, user_id)]
 
 
 def trace_patterns(conn: Connections, user_id: str, username: str) -> list[str]:

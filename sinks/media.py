@@ -8,7 +8,8 @@ event by ``occurred_at`` wins in both stores and a replay is harmless.
 ``remove_media`` deletes an upload everywhere: its renditions (``variants/<id>/``),
 its Reel files (``videos/<id>/``), its original unless another upload holds the same
 bytes (originals are content-addressed), the Redis hash and the Cassandra row (with a
-write time of now, so an event older than the removal never brings the row back).
+write time of now, so an event older than the removal never brings the row back). Given
+the owner, an upload still attached to another of their posts or live stories stays.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from cassandra.query import SimpleStatement
@@ -119,6 +121,8 @@ async def write_media_state(conn: Connections, event: EventBase) -> None:
 _OBJECT_KEY = "SELECT object_key FROM media WHERE media_id = ?"
 _HOLDERS = "SELECT media_id FROM media WHERE object_key = ?"
 _DELETE = "DELETE FROM media USING TIMESTAMP ? WHERE media_id = ?"
+_OWNER_POSTS = "SELECT media, state FROM posts WHERE author_id = ?"
+_OWNER_STORIES = "SELECT media_id FROM stories WHERE author_id = ?"
 
 logger = logging.getLogger(__name__)
 
@@ -139,12 +143,31 @@ def _delete_objects(store: LocalObjectStore, media_id: str, original: str | None
     (store.root / META_DIR / f"{key}.json").unlink(missing_ok=True)
 
 
-async def remove_media(conn: Connections, media_ids: Sequence[str]) -> int:
-    """Delete uploads everywhere (files, hash, row); returns how many were known."""
+async def _attached(db: Any, owner_id: str) -> set[str]:
+    """Uploads the owner's posts (not deleted) and live stories still show."""
+    posts = await db.scan(await db.prepare(_OWNER_POSTS), (owner_id,))
+    stories = await db.scan(await db.prepare(_OWNER_STORIES), (owner_id,))
+    shown = {r.media_id for r in stories}
+    for row in posts:
+        if row.state != "deleted":
+            shown |= {str(m.get("media_id")) for m in orjson.loads(row.media or "[]")}
+    return shown
+
+
+async def remove_media(
+    conn: Connections, media_ids: Sequence[str], *, owner_id: str | None = None
+) -> int:
+    """Delete uploads everywhere (files, hash, row); returns how many were known. With
+    ``owner_id``, what another of the owner's posts or stories still shows is kept."""
     ids = list(dict.fromkeys(m for m in media_ids if m))
     if not ids:
         return 0
     db = await conn.db()
+    if owner_id is not None:
+        shown = await _attached(db, owner_id)
+        ids = [m for m in ids if m not in shown]
+        if not ids:
+            return 0
     store = LocalObjectStore(conn.settings.media_dir)
     known = 0
     for media_id in ids:

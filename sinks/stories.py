@@ -240,6 +240,39 @@ async def erase_receipts(conn: Connections, viewer_id: str) -> int:
     return len(stories)
 
 
+_VIEWERS = "SELECT viewer_id FROM story_viewers WHERE story_id = ?"
+
+
+async def leave_audience(
+    conn: Connections,
+    author_id: str,
+    followers: Iterable[str],
+    story_ids: Sequence[str],
+    post_ids: Sequence[str],
+) -> int:
+    """An erased author out of the trays and seen marks of their followers and of
+    whoever watched their stories, and their posts out of those feeds, at once, whichever
+    of the unfollows and removals the agents apply first; returns the accounts touched."""
+    db = await conn.db()
+    viewers: set[str] = set(followers)
+    for story_id in sorted(story_ids):
+        viewers |= {r.viewer_id for r in await db.scan(await db.prepare(_VIEWERS), (story_id,))}
+    viewers.discard(author_id)
+    if not viewers:
+        return 0
+    k, posts = conn.keys, sorted(post_ids)
+    async with conn.redis().pipeline(transaction=False) as pipe:
+        for viewer in sorted(viewers):
+            pipe.zrem(k.story_tray(viewer), author_id)
+            pipe.hdel(k.stories_seen(viewer), author_id)
+            if posts:
+                pipe.zrem(k.feed(viewer), *posts)
+        if posts:
+            pipe.sadd(k.feed_dirty(), *viewers)
+        await pipe.execute()
+    return len(viewers)
+
+
 def rows_to_stories(rows: Iterable[Sequence[object]] | None) -> list[LiveStory]:
     return [LiveStory.from_row(r) for r in rows or ()]
 

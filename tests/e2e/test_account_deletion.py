@@ -2,7 +2,8 @@
 grace period lasts seconds: an account with everything an account can have, deleted;
 then every count it touched is exact again, every answer about it is 404 or leaves it
 out, no Redis key or value, Cassandra row or stored file holds anything of it, and its
-username can be registered again.
+username can be registered again. And deleting a post or a story removes its upload's
+files, hash and row, unless another post or story of the owner still shows it.
 """
 
 from __future__ import annotations
@@ -184,20 +185,22 @@ def cassandra_traces(settings: Settings, needles: list[str]) -> list[str]:
     return found
 
 
+def files_of(settings: Settings, media_id: str, data: bytes) -> list[str]:
+    """Files of one upload in the media store: its original and checksum record, its
+    renditions and Reel files."""
+    root = settings.media_dir
+    original = original_key(hashlib.sha256(data).hexdigest())
+    found = [str(p) for p in (root / original, root / META_DIR / f"{original}.json") if p.exists()]
+    for prefix in (f"variants/{media_id}", f"videos/{media_id}"):
+        for base in (root, root / META_DIR):
+            if (base / prefix).exists():
+                found += [str(p) for p in (base / prefix).rglob("*") if p.is_file()]
+    return found
+
+
 def stored_files(settings: Settings, person: Person) -> list[str]:
     """Files of the person's uploads still in the media store."""
-    root = settings.media_dir
-    found = []
-    for media_id, data in person.uploads.items():
-        original = original_key(hashlib.sha256(data).hexdigest())
-        for path in (root / original, root / META_DIR / f"{original}.json"):
-            if path.exists():
-                found.append(str(path))
-        for prefix in (f"variants/{media_id}", f"videos/{media_id}"):
-            for base in (root, root / META_DIR):
-                if (base / prefix).exists():
-                    found += [str(p) for p in (base / prefix).rglob("*") if p.is_file()]
-    return found
+    return [f for m, data in person.uploads.items() for f in files_of(settings, m, data)]
 
 
 # --- the walk -----------------------------------------------------------------------
@@ -424,3 +427,41 @@ def test_account_deletion_leaves_nothing_of_the_account(stack: Stack) -> None:
     )
     assert reborn.status_code == 201, reborn.text
     assert reborn.json()["user_id"] != dora.user_id
+
+
+def test_deleted_posts_and_stories_take_their_media_with_them(stack: Stack) -> None:
+    ann = stack.register("ann")
+    solo, shared, story_only = ann.upload(), ann.upload(), ann.upload()
+    for media_id in (solo, shared, story_only):
+        ann.ready(media_id)
+
+    def photo(media_id: str) -> dict[str, Any]:
+        return {"caption": "", "media": [{"media_id": media_id, "kind": "photo"}]}
+
+    post_solo = ann.ok("POST", "/v1/posts", json=photo(solo))["post_id"]
+    post_shared = ann.ok("POST", "/v1/posts", json=photo(shared))["post_id"]
+    story_shared = ann.ok("POST", "/v1/stories", json={"media_id": shared})["story_id"]
+    story_only_id = ann.ok("POST", "/v1/stories", json={"media_id": story_only})["story_id"]
+    for path in (f"/v1/posts/{post_solo}", f"/v1/posts/{post_shared}"):
+        wait_until(lambda path=path: ann.get(path).json().get("state") == "ready", what=path)
+    for path in (f"/v1/stories/{story_shared}", f"/v1/stories/{story_only_id}"):
+        wait_until(lambda path=path: ann.get(path).status_code == 200, what=path)
+    files = {m: files_of(stack.settings, m, data) for m, data in ann.uploads.items()}
+    assert all(len(f) > 2 for f in files.values()), files  # an original and renditions each
+
+    def gone(media_id: str) -> bool:
+        return (
+            not files_of(stack.settings, media_id, ann.uploads[media_id])
+            and ann.get(f"/v1/media/{media_id}").status_code == 404
+        )
+
+    ann.ok("DELETE", f"/v1/posts/{post_solo}")
+    wait_until(lambda: gone(solo), what="the deleted post's media gone")
+    ann.ok("DELETE", f"/v1/stories/{story_shared}")
+    ann.ok("DELETE", f"/v1/stories/{story_only_id}")
+    wait_until(lambda: gone(story_only), what="the deleted story's media gone")
+    # The story deleted before it showed an upload a post still shows: it stays.
+    assert files_of(stack.settings, shared, ann.uploads[shared]) == files[shared]
+    assert ann.get(f"/v1/posts/{post_shared}").json()["media"][0]["state"] == "ready"
+    ann.ok("DELETE", f"/v1/posts/{post_shared}")
+    wait_until(lambda: gone(shared), what="the last holder's media gone")

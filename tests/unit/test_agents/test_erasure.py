@@ -42,7 +42,7 @@ def world(sinks: FakeSinks) -> ErasureWorld:
     return sinks.erasure_world  # type: ignore[attr-defined,no-any-return]
 
 
-def _remove_media(self: FakeSinks, media_ids: Any) -> int:
+def _remove_media(self: FakeSinks, media_ids: Any, **_: Any) -> int:
     return 0
 
 
@@ -59,7 +59,7 @@ def _read_facts(self: FakeSinks, user_id: str) -> tuple[Facts, Holdings]:
     return w.facts.get(user_id, Facts(user_id)), w.holdings.get(user_id, Holdings())
 
 
-def _scrub_audience(self: FakeSinks, user_id: str, followers: Any, holdings: Any) -> int:
+def _leave_audience(self: FakeSinks, author_id: str, followers: Any, *_: Any) -> int:
     return len(list(followers))
 
 
@@ -104,7 +104,7 @@ ERASURE_SINKS = {
     "write_shares": _write_shares,
     "write_tombstone": _write_tombstone,
     "read_facts": _read_facts,
-    "scrub_audience": _scrub_audience,
+    "leave_audience": _leave_audience,
     "remember": _remember,
     "write_erasure": _write_erasure,
     "read_erasures": _read_erasures,
@@ -193,7 +193,7 @@ async def test_account_deleted_hides_then_undoes_every_fact(
     assert sinks.writes()[0] == "write_tombstone"
     assert sinks.named("write_tombstone")[0]["micros"] == to_micros(event.occurred_at)
     assert sinks.args("remove_media") == [(["md1"],)]
-    assert sinks.args("scrub_audience") == [("d1", frozenset({"f2"}), HOLDINGS)]
+    assert sinks.args("leave_audience") == [("d1", frozenset({"f2"}), ["s1"], ["p0", "p1"])]
     assert sent_events(harness) == [
         ("graph", b"f1", "unfollow", "d1"),
         ("graph", b"d1", "unfollow", "f2"),

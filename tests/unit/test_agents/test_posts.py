@@ -187,6 +187,7 @@ async def test_post_deleted_removes_its_media_once_retracted(posts: Any, sinks: 
     await posts(media_ready("m2"))
     await posts(post_deleted())
     assert sinks.args("remove_media") == [(["m1", "m2"],)]
+    assert sinks.named("remove_media") == [{"owner_id": "a1"}]  # what else shows it stays
     writes = sinks.writes()
     assert writes.index("retract_post") < writes.index("remove_media")
 

@@ -208,6 +208,7 @@ async def test_story_removed_then_its_media_removed(stories: Any, sinks: Any) ->
     assert author_stories["a1"][0][3] == "m7"  # the row keeps the media id
     await stories(story_removed("story_deleted", "s1"))
     assert sinks.args("remove_media") == [(["m7"],)]
+    assert sinks.named("remove_media") == [{"owner_id": "a1"}]  # what else shows it stays
     writes = sinks.writes()
     assert (
         writes.index("remove_story") < writes.index("rescore_trays") < writes.index("remove_media")

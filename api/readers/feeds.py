@@ -24,7 +24,7 @@ from api.readers.engagement import read_stats
 from api.readers.posts import hydrate_posts
 from domain.clock import SECOND_MS
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
-from domain.errors import Expired
+from domain.errors import Expired, NotFound
 from domain.feeds import (
     PULL,
     PUSH,
@@ -89,7 +89,10 @@ async def gather_candidates(
         pipe.zrevrange(keys.feed(viewer_id), 0, s.feed_cap - 1, withscores=True)
         pipe.zrevrange(keys.author_posts(viewer_id), 0, s.feed_pull_tail - 1, withscores=True)
         pipe.zrevrange(keys.author_pending(viewer_id), 0, s.feed_pull_tail - 1, withscores=True)
-        last_seen, following, celebs, pushed, own, pending = await pipe.execute()
+        pipe.hget(keys.user(viewer_id), "deleted")
+        last_seen, following, celebs, pushed, own, pending, deleted = await pipe.execute()
+    if deleted == "1":  # an account being deleted, with a token that has not expired yet
+        raise NotFound("feed")
     if is_returning(last_seen, now_ms, s.inactive_after_days):
         followees = set(await redis.smembers(keys.following(viewer_id)))
         pushed = await _merged_tails(redis, keys, s.feed_cap, followees - set(celebs))

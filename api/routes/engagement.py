@@ -31,11 +31,12 @@ from api.readers.engagement import (
     read_stats,
 )
 from api.readers.posts import hydrate_posts, require_post
+from api.readers.ties import read_ties
 from api.writes import publish
 from domain.clock import now_ms
 from domain.engagement import new_comment_id
 from domain.errors import NotFound
-from domain.visibility import may_delete_comment
+from domain.visibility import may_delete_comment, may_see_comment
 from schemas.views import (
     AcceptedPublic,
     CommentAcceptedPublic,
@@ -202,8 +203,11 @@ async def delete_comment(
     """Delete a comment: its author or the post's author only."""
     post_author = await require_post(redis, db, keys, user, post_id)
     comment = await read_comment(db, post_id, comment_id)
-    # Someone else's comment is not theirs to delete: as if it did not exist.
+    # A comment the viewer may not see, or someone else's, is as if it did not exist.
     if comment is None or not may_delete_comment(user, comment.user_id, post_author):
+        raise NotFound(f"comment {comment_id!r}")
+    commenter = (await read_ties(redis, keys, user, [comment.user_id]))[comment.user_id]
+    if not may_see_comment(True, commenter.relation):
         raise NotFound(f"comment {comment_id!r}")
     return await publish(
         redis,

@@ -22,7 +22,7 @@ router = APIRouter(tags=["feed"])
 
 MAX_LIMIT = 100
 
-_ERRORS = error_responses(400, 401, 410)
+_ERRORS = error_responses(400, 401, 404, 410)
 
 
 async def _page(

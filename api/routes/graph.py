@@ -26,7 +26,6 @@ from api.readers.graph import (
     read_own_list,
     read_target,
 )
-from api.readers.ties import read_ties
 from api.writes import IDEMPOTENCY_TTL_S, publish
 from clients.kafka import EventProducer
 from domain.errors import NotFound
@@ -206,6 +205,7 @@ async def create_close_friend(
 async def delete_close_friend(
     user_id: UserId,
     redis: RedisDep,
+    db: DbDep,
     keys: KeysDep,
     producer: ProducerDep,
     viewer: CurrentUser,
@@ -213,6 +213,7 @@ async def delete_close_friend(
 ) -> AcceptedPublic:
     """Remove someone from your close friends."""
     _not_yourself(viewer, user_id, "unlist")
+    await read_target(redis, db, keys, viewer, user_id)
     return await _publish_about(
         redis, keys, producer, viewer, user_id, "close_friend_removed", idempotency_key
     )
@@ -290,6 +291,7 @@ async def create_follow(
 async def delete_follow(
     user_id: UserId,
     redis: RedisDep,
+    db: DbDep,
     keys: KeysDep,
     producer: ProducerDep,
     viewer: CurrentUser,
@@ -297,7 +299,7 @@ async def delete_follow(
 ) -> AcceptedPublic:
     """Unfollow a user, or withdraw your pending request to follow them."""
     _not_yourself(viewer, user_id, "unfollow")
-    ties = (await read_ties(redis, keys, viewer, [user_id]))[user_id].ties
+    ties = (await read_target(redis, db, keys, viewer, user_id)).ties
     pending = ties.requested and not ties.follows
     return await _publish_about(
         redis,

@@ -84,7 +84,7 @@ _TOPICS: dict[str, faust.TopicT] = {
 }
 # How often the sweep looks (shared with the stories sweeper), and how long it lets the
 # events of a pass land before it looks again: past a few counter flushes and sweeps.
-SWEEP_INTERVAL_S = settings.story_sweep_interval_s
+SWEEP_INTERVAL_S = settings.erasure_sweep_interval_s
 SETTLE_MS = int(1000 * max(4 * settings.counter_flush_interval_s, 2 * SWEEP_INTERVAL_S))
 
 

@@ -217,6 +217,11 @@ class LocalObjectStore(ObjectStore):
     def url(self, key: str) -> str:
         return f"{self.base_url}/{validate_key(key)}"
 
+    def delete(self, key: str) -> None:
+        """Remove one object and its checksum record; a missing one is not an error."""
+        self.path(key).unlink(missing_ok=True)
+        self._meta_path(key).unlink(missing_ok=True)
+
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object under ``prefix`` (e.g. a failed Reel's partial output)."""
         validate_key(prefix.rstrip("/"))

@@ -81,6 +81,14 @@ class RedisKeys:
         read-your-own-writes until the stream catches up."""
         return self._k("likepend", user_id, post_id)
 
+    def liked(self, user_id: str) -> str:
+        """Set: post ids user_id likes now (projected with the likers sets; erasure)."""
+        return self._k("liked", user_id)
+
+    def shares(self, user_id: str) -> str:
+        """Hash: share event id -> post id, for each share of user_id that counts."""
+        return self._k("shares", user_id)
+
     def saved(self, user_id: str) -> str:
         """Sorted set: post ids user_id saved, scored by saved_at ms."""
         return self._k("saved", user_id)

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = 30 * 24 * 3600
     # A deleted account's username stays reserved this long before anyone may take it.
     username_grace_s: int = 14 * 24 * 3600
+    # How often the worker looks for deleted accounts due a recheck or a final sweep.
+    erasure_sweep_interval_s: float = 30.0
 
     # Rate limits per (user or client address, route class), over a sliding minute,
     # shared by every API process through Redis. 0 turns a class off.

@@ -20,21 +20,9 @@ from typing import Any
 from clients.redis import pipelined
 from domain.clock import from_ms, to_ms
 from domain.engagement import COUNTERS, counts_dict
-from schemas.redis_keys import RedisKeys
 from sinks.connections import Connections
 
-
 # Per-user indexes of the engagement agent (their home is ``schemas.redis_keys``).
-def liked_key(keys: RedisKeys, user_id: str) -> str:
-    """Set: post ids user_id likes now (projected with the likers sets)."""
-    return f"{keys.prefix}:liked:{user_id}"
-
-
-def shares_key(keys: RedisKeys, user_id: str) -> str:
-    """Hash: share event id -> post id, for each share of user_id that counts."""
-    return f"{keys.prefix}:shares:{user_id}"
-
-
 _UPDATE_STATS = (
     "UPDATE post_stats SET likes = ?, comments = ?, saves = ?, shares = ?, updated_at = ? "
     "WHERE post_id = ?"
@@ -105,7 +93,7 @@ async def write_post_counts(
         if removed:
             commands.append(lambda p, key=key, users=removed: p.srem(key, *users))
         for user, liked in members.items():
-            index = liked_key(keys, user)
+            index = keys.liked(user)
             if liked:
                 commands.append(lambda p, index=index, post_id=post_id: p.sadd(index, post_id))
             else:
@@ -175,9 +163,9 @@ async def write_shares(conn: Connections, writes: Sequence[ShareWrite]) -> None:
     async with conn.redis().pipeline(transaction=False) as pipe:
         for w in writes:
             if w.present:
-                pipe.hset(shares_key(keys, w.user_id), w.share_id, w.post_id)
+                pipe.hset(keys.shares(w.user_id), w.share_id, w.post_id)
             else:
-                pipe.hdel(shares_key(keys, w.user_id), w.share_id)
+                pipe.hdel(keys.shares(w.user_id), w.share_id)
         await pipe.execute()
 
 

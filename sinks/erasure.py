@@ -26,12 +26,7 @@ from domain.posts import DELETED
 from domain.ratelimit import user_subject, username_subject
 from schemas.redis_hashes import ProfileHash
 from sinks.connections import Connections
-from sinks.engagement import liked_key, shares_key
-from sinks.scripts import HSET_IF_NEWER
-
-# The tombstone's version: newer than any event, so no profile change after the
-# deletion (a late event, a stale access token) ever shows the account again.
-FOREVER_MS = 2**53 - 1
+from sinks.scripts import FOREVER_MS, HSET_IF_NEWER
 
 _TOMBSTONE = (
     "INSERT INTO users (user_id, username, display_name, is_private, bio, deleted, "
@@ -184,7 +179,7 @@ async def read_facts(conn: Connections, user_id: str) -> tuple[Facts, Holdings]:
             k.blocked(user_id),
             k.muted(user_id),
             k.requests_sent(user_id),
-            liked_key(k, user_id),
+            k.liked(user_id),
         ):
             pipe.smembers(key)
         for key in (
@@ -195,7 +190,7 @@ async def read_facts(conn: Connections, user_id: str) -> tuple[Facts, Holdings]:
             k.author_pending(user_id),
         ):
             pipe.zrange(key, 0, -1)
-        pipe.hgetall(shares_key(k, user_id))
+        pipe.hgetall(k.shares(user_id))
         (
             following, followers, close, close_of, blocked, muted, sent, liked,
             requests, saved, live_stories, ready_posts, pending_posts, shares,
@@ -312,7 +307,7 @@ _OWN_KEYS = (
 def _own_keys(conn: Connections, user_id: str) -> list[str]:
     k = conn.keys
     own = [getattr(k, name)(user_id) for name in _OWN_KEYS]
-    return [*own, liked_key(k, user_id), shares_key(k, user_id)]
+    return [*own, k.liked(user_id), k.shares(user_id)]
 
 
 def trace_patterns(conn: Connections, user_id: str, username: str) -> list[str]:

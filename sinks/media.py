@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from cassandra.query import SimpleStatement
 
-from clients.objectstore import META_DIR, LocalObjectStore, validate_key
+from clients.objectstore import LocalObjectStore, validate_key
 from domain.clock import now_ms, to_micros, to_ms
 from schemas.events import EventBase, MediaFailed, MediaProgress, MediaReady, MediaUploaded
 from schemas.redis_hashes import MediaHash
@@ -138,9 +138,7 @@ def _delete_objects(store: LocalObjectStore, media_id: str, original: str | None
     except ValueError:
         logger.warning("media %s names no valid original (%r); left alone", media_id, original)
         return
-    # One object: its bytes and its checksum record (the store's own layout).
-    store.path(key).unlink(missing_ok=True)
-    (store.root / META_DIR / f"{key}.json").unlink(missing_ok=True)
+    store.delete(key)
 
 
 async def _attached(db: Any, owner_id: str) -> set[str]:

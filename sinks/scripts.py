@@ -13,3 +13,7 @@ if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[1], unpack(ARGV, 2))
 return 1
 """)
+
+# A version newer than any event: a deleted account's tombstone, which no profile change
+# after the deletion (a late event, a stale access token) ever replaces.
+FOREVER_MS = 2**53 - 1

@@ -12,7 +12,7 @@ from domain.clock import to_micros, to_ms
 from schemas.events import ProfileUpdated
 from schemas.redis_hashes import ProfileHash
 from sinks.connections import Connections
-from sinks.scripts import HSET_IF_NEWER
+from sinks.scripts import FOREVER_MS, HSET_IF_NEWER
 
 _UPSERT = (
     "INSERT INTO users (user_id, username, display_name, is_private, bio, updated_at, event_id) "
@@ -48,7 +48,7 @@ async def rebuild_profiles(conn: Connections) -> int:
     """Refill every cached profile from Cassandra; returns how many were written."""
     db = await conn.db()
     rows = await db.scan(
-        "SELECT user_id, username, display_name, is_private, bio, updated_at FROM users"
+        "SELECT user_id, username, display_name, is_private, bio, deleted, updated_at FROM users"
     )
     await pipelined(
         conn.redis(),
@@ -57,9 +57,14 @@ async def rebuild_profiles(conn: Connections) -> int:
                 p,
                 [conn.keys.user(r.user_id)],
                 [
-                    str(to_ms(r.updated_at) if r.updated_at else 0),
+                    # A deleted account's tombstone keeps the version no event beats.
+                    str(FOREVER_MS if r.deleted else to_ms(r.updated_at) if r.updated_at else 0),
                     *ProfileHash(
-                        r.username or "", r.display_name or "", bool(r.is_private), r.bio or ""
+                        r.username or "",
+                        r.display_name or "",
+                        bool(r.is_private),
+                        r.bio or "",
+                        deleted=bool(r.deleted),
                     ).fields(),
                 ],
             )

@@ -22,7 +22,7 @@ from schemas.redis_hashes import ProfileHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import UserProfilePublic, UserPublic
 
-_SELECT = "SELECT username, display_name, is_private, bio FROM users WHERE user_id = ?"
+_SELECT = "SELECT username, display_name, is_private, bio, deleted FROM users WHERE user_id = ?"
 
 
 def _from_cache(user_id: str, cached: ProfileHash) -> UserPublic:
@@ -36,9 +36,9 @@ def _from_cache(user_id: str, cached: ProfileHash) -> UserPublic:
 
 
 async def read_stored_user(db: Db, user_id: str) -> UserPublic | None:
-    """The durable profile (Cassandra), or None."""
+    """The durable profile (Cassandra), or None (also for a deleted account)."""
     rows = await db.execute(_SELECT, (user_id,))
-    if not rows:
+    if not rows or rows[0].deleted:
         return None
     row = rows[0]
     return UserPublic(

@@ -86,7 +86,9 @@ KEYS = RedisKeys("ns")
 
 @pytest.fixture
 def fakes() -> tuple[FakeRedis, FakeDb]:
-    ada = SimpleNamespace(username="ada", display_name="Ada", is_private=True, bio="engines")
+    ada = SimpleNamespace(
+        username="ada", display_name="Ada", is_private=True, bio="engines", deleted=None
+    )
     redis = FakeRedis()
     redis.hashes[KEYS.user_counts("u1")] = {"followers": "3", "following": "2", "posts": "1"}
     db = FakeDb(

@@ -234,20 +234,23 @@ def test_unknown_refresh_token_is_401(api) -> None:  # type: ignore[no-untyped-d
     assert error(refresh(api, "made-up-token"), 401) == "invalid_refresh_token"
 
 
-async def test_two_concurrent_refreshes_with_one_token_have_one_winner(api) -> None:  # type: ignore[no-untyped-def]
+async def test_two_concurrent_refreshes_with_one_token_end_the_family(api) -> None:  # type: ignore[no-untyped-def]
     session = registered(api, unique("twice"))
     body = {"refresh_token": session["refresh_token"]}
     async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
         responses = await asyncio.gather(
             *(client.post("/v1/accounts/refresh", json=body) for _ in range(2))
         )
-    statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200, 401], [r.text for r in responses]
-    loser = next(r for r in responses if r.status_code == 401)
-    assert loser.json()["code"] == "refresh_reused"
-    # A token used twice was copied: the winner's session ended with the family.
-    winner = next(r for r in responses if r.status_code == 200).json()
-    assert error(refresh(api, winner["refresh_token"]), 401) == "refresh_revoked"
+    # One spends the token; the other finds it spent, which means it was copied, and
+    # ends the family. Whether the first still answers 200 depends on which of the two
+    # reaches the family first; either way nothing of the family works afterwards.
+    codes = sorted(r.json().get("code", "") if r.status_code != 200 else "ok" for r in responses)
+    assert codes in (["ok", "refresh_reused"], ["refresh_reused", "refresh_revoked"]), [
+        r.text for r in responses
+    ]
+    for r in responses:
+        if r.status_code == 200:
+            assert error(refresh(api, r.json()["refresh_token"]), 401) == "refresh_revoked"
 
 
 def test_refresh_retried_after_a_lost_answer_spends_the_lost_token(api) -> None:  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ os.environ.setdefault("PHOTOSTREAM_COUNTER_FLUSH_INTERVAL_S", "0.5")
 # A handful of follows makes a celebrity, so tests exercise fan-out on read cheaply.
 os.environ.setdefault("PHOTOSTREAM_CELEBRITY_THRESHOLD", "6")
 os.environ.setdefault("PHOTOSTREAM_STORY_SWEEP_INTERVAL_S", "1")
+os.environ.setdefault("PHOTOSTREAM_ERASURE_SWEEP_INTERVAL_S", "1")
 os.environ.setdefault("PHOTOSTREAM_TRENDING_FLUSH_INTERVAL_S", "0.5")
 
 from settings import Settings, get_settings  # noqa: E402

@@ -113,6 +113,71 @@ async def _publish_about(
     )
 
 
+# Writes that only need the other account visible: (method, path, event type, route name,
+# verb for the refusal of oneself, summary). One route each, as below.
+TARGET_WRITES: tuple[tuple[str, str, str, str, str, str], ...] = (
+    (
+        "POST",
+        "/me/close-friends/{user_id}",
+        "close_friend_added",
+        "create_close_friend",
+        "list",
+        "Add someone to your close friends.",
+    ),
+    (
+        "DELETE",
+        "/me/close-friends/{user_id}",
+        "close_friend_removed",
+        "delete_close_friend",
+        "unlist",
+        "Remove someone from your close friends.",
+    ),
+    (
+        "POST",
+        "/{user_id}/mute",
+        "mute",
+        "create_mute",
+        "mute",
+        "Mute a user: their posts and stories leave your feed and tray; the follow stays.",
+    ),
+    (
+        "DELETE",
+        "/{user_id}/mute",
+        "unmute",
+        "delete_mute",
+        "unmute",
+        "Unmute a user: their newest posts and live stories come back.",
+    ),
+)
+
+
+def _target_write(event_type: str, name: str, verb: str, summary: str) -> Any:
+    async def write(
+        user_id: UserId,
+        redis: RedisDep,
+        db: DbDep,
+        keys: KeysDep,
+        producer: ProducerDep,
+        viewer: CurrentUser,
+        idempotency_key: IdempotencyKey = None,
+    ) -> AcceptedPublic:
+        _not_yourself(viewer, user_id, verb)
+        await read_target(redis, db, keys, viewer, user_id)
+        return await _publish_about(
+            redis, keys, producer, viewer, user_id, event_type, idempotency_key
+        )
+
+    write.__name__ = name
+    write.__doc__ = summary
+    return write
+
+
+for _method, _path, _event_type, _name, _verb, _summary in TARGET_WRITES:
+    router.add_api_route(
+        _path, _target_write(_event_type, _name, _verb, _summary), methods=[_method], **_ACCEPTED
+    )
+
+
 # --- the viewer's own lists and requests ------------------------------------------------
 
 
@@ -181,42 +246,6 @@ async def read_my_close_friends(
 ) -> UsersPage:
     """List your close friends (who see your close-friends stories), in id order."""
     return await read_own_list(redis, db, keys, "close_friends", viewer, cursor=cursor, limit=limit)
-
-
-@router.post("/me/close-friends/{user_id}", **_ACCEPTED)
-async def create_close_friend(
-    user_id: UserId,
-    redis: RedisDep,
-    db: DbDep,
-    keys: KeysDep,
-    producer: ProducerDep,
-    viewer: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedPublic:
-    """Add someone to your close friends."""
-    _not_yourself(viewer, user_id, "list")
-    await read_target(redis, db, keys, viewer, user_id)
-    return await _publish_about(
-        redis, keys, producer, viewer, user_id, "close_friend_added", idempotency_key
-    )
-
-
-@router.delete("/me/close-friends/{user_id}", **_ACCEPTED)
-async def delete_close_friend(
-    user_id: UserId,
-    redis: RedisDep,
-    db: DbDep,
-    keys: KeysDep,
-    producer: ProducerDep,
-    viewer: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedPublic:
-    """Remove someone from your close friends."""
-    _not_yourself(viewer, user_id, "unlist")
-    await read_target(redis, db, keys, viewer, user_id)
-    return await _publish_about(
-        redis, keys, producer, viewer, user_id, "close_friend_removed", idempotency_key
-    )
 
 
 @router.get("/me/blocked", response_model=UsersPage, responses=_READ_ERRORS)
@@ -345,38 +374,6 @@ async def delete_block(
     if not await blocks(db, viewer, user_id):  # someone your own block hides stays reachable
         await read_target(redis, db, keys, viewer, user_id)
     return await _publish_about(redis, keys, producer, viewer, user_id, "unblock", idempotency_key)
-
-
-@router.post("/{user_id}/mute", **_ACCEPTED)
-async def create_mute(
-    user_id: UserId,
-    redis: RedisDep,
-    db: DbDep,
-    keys: KeysDep,
-    producer: ProducerDep,
-    viewer: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedPublic:
-    """Mute a user: their posts and stories leave your feed and tray; the follow stays."""
-    _not_yourself(viewer, user_id, "mute")
-    await read_target(redis, db, keys, viewer, user_id)
-    return await _publish_about(redis, keys, producer, viewer, user_id, "mute", idempotency_key)
-
-
-@router.delete("/{user_id}/mute", **_ACCEPTED)
-async def delete_mute(
-    user_id: UserId,
-    redis: RedisDep,
-    db: DbDep,
-    keys: KeysDep,
-    producer: ProducerDep,
-    viewer: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedPublic:
-    """Unmute a user: their newest posts and live stories come back."""
-    _not_yourself(viewer, user_id, "unmute")
-    await read_target(redis, db, keys, viewer, user_id)
-    return await _publish_about(redis, keys, producer, viewer, user_id, "unmute", idempotency_key)
 
 
 @router.get("/{user_id}/followers", response_model=UsersPage, responses=_LIST_ERRORS)

@@ -3,10 +3,11 @@
 stories (by author) ──fan_out_stories──► story cards, author lists; the followers'
                                          trays the author's audience decides
 sweep_stories (timer) ──story_expired──► stories (the agent then removes the story)
-story-views (by story) ──record_story_views──► seen marks now; receipts and counts
-                                               flushed every counter interval; a
-                                               withdrawn receipt (story_view_removed)
-                                               leaves the list and the count
+story-views (by story) ──record_story_views──► first views and counts (tables) now;
+    batch: seen marks written → table changes acked by the broker → events acked
+flush_story_views (timer) ──► receipts and exact counts, every counter interval; a
+                              withdrawn receipt (story_view_removed) leaves the list
+                              and the count
 A follow or a new close friend puts the author's live stories in the tray at once
 (``agents.graph``). Expiry is also enforced by every reader from ``occurred_at``; the
 sweeper only cleans up. Once a story is gone (deleted or expired) its media goes too:
@@ -37,10 +38,19 @@ from sinks import connections
 from sinks import media as media_sink
 from sinks import stories as sink
 from sinks.graph import read_audience
+from sinks.stories import SeenMark
 from streams.app import app, settings
+from streams.batching import Batching, run_batched
 from streams.codecs import process_or_dead_letter, valid_events
 from streams.topics import stories_topic, story_views_topic
-from tables.stories import author_stories, story_first_views, story_view_counts
+from tables.stories import (
+    author_stories,
+    first_view_ms,
+    first_views_log,
+    story_first_views,
+    view_count,
+    view_counts_log,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -152,38 +162,49 @@ async def sweep_expired_stories() -> None:
         logger.exception("story sweep failed; retrying next tick")
 
 
-def _withdraw(event: StoryViewRemoved) -> None:
+def _withdraw(event: StoryViewRemoved, partition: int) -> None:
     """A receipt out of the table and the count; its rows go at the next flush (also
     when the table had none: a withdrawal replayed after a crash still clears them)."""
-    key = (event.story_id, event.user_id)
-    if story_first_views.get(key) is not None:
-        del story_first_views[key]
-        story_view_counts[event.story_id] = max(0, story_view_counts[event.story_id] - 1)
+    if first_view_ms(event.story_id, event.user_id) is not None:
+        first_views_log.put(partition, (event.story_id, event.user_id), None)
+        view_counts_log.put(partition, event.story_id, max(0, view_count(event.story_id) - 1))
         _dirty_counts.add(event.story_id)
     _dirty_viewers.setdefault(event.story_id, {})[event.user_id] = None
 
 
-async def _handle_view(event: EventBase) -> None:
+def view_event(event: EventBase, partition: int, seen: list[SeenMark]) -> None:
+    """One view: a first view becomes a receipt and counts; every view moves the seen mark."""
     if isinstance(event, StoryViewRemoved):
-        _withdraw(event)
+        _withdraw(event, partition)
         return
     if not isinstance(event, StoryViewed) or event.user_id == event.owner_id:
         return  # authors watching their own story are not receipts
-    key = (event.story_id, event.user_id)
-    if story_first_views.get(key) is None:
-        story_first_views[key] = event.occurred_ms
-        story_view_counts[event.story_id] += 1
+    if first_view_ms(event.story_id, event.user_id) is None:
+        first_views_log.put(partition, (event.story_id, event.user_id), event.occurred_ms)
+        view_counts_log.put(partition, event.story_id, view_count(event.story_id) + 1)
         _dirty_viewers.setdefault(event.story_id, {})[event.user_id] = event.occurred_ms
         _dirty_counts.add(event.story_id)
-    await sink.write_seen(
-        connections, viewer_id=event.user_id, story_id=event.story_id, author_id=event.owner_id
-    )
+    seen.append(SeenMark(event.user_id, event.story_id, event.owner_id))
+
+
+async def write_seen(seen: list[SeenMark]) -> None:
+    if seen:
+        await sink.write_seen_marks(connections, seen)
+
+
+VIEWS = Batching(
+    apply=view_event,
+    new_effects=list,
+    write_effects=write_seen,
+    changelogs=(first_views_log, view_counts_log),
+    max_events=settings.story_views_batch_max,
+    within_s=settings.story_views_batch_within_s,
+)
 
 
 @app.agent(story_views_topic)
 async def record_story_views(stream: faust.StreamT) -> None:
-    async for event in valid_events(stream):
-        await process_or_dead_letter(event, _handle_view)
+    await run_batched(stream, VIEWS)
 
 
 async def flush_receipts() -> None:
@@ -194,7 +215,7 @@ async def flush_receipts() -> None:
     viewers, _dirty_viewers = _dirty_viewers, {}
     story_ids = set(_dirty_counts)
     _dirty_counts.clear()
-    counts = {s: story_view_counts[s] for s in story_ids}
+    counts = {s: view_count(s) for s in story_ids}
     try:
         await sink.write_receipts(connections, viewers, counts)
     except Exception:
@@ -215,6 +236,6 @@ async def flush_story_views() -> None:
 @story_first_views.on_recover
 async def _reflush_after_recovery() -> None:
     # A new owner of these partitions re-flushes everything it recovered (idempotent).
-    for (story_id, viewer), ms in list(story_first_views.items()):
-        _dirty_viewers.setdefault(story_id, {})[viewer] = int(ms)
+    for (story_id, viewer), ms in list(first_views_log.raw.items()):
+        _dirty_viewers.setdefault(story_id, {})[viewer] = None if ms is None else int(ms)
         _dirty_counts.add(story_id)

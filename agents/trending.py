@@ -1,108 +1,151 @@
 """Trending hashtags: re-key posts by tag, keep exact per-(tag, user) uses, recount windows.
 
 posts (by author) ──route_hashtags──► hashtags (by tag) ──count_hashtags──► Redis/Cassandra
-and ``recount_trending`` (leader timer) turns the per-tag user sets into the per-window
-lists. See ``domain.trending`` for why the counts are exact and truly sliding.
+    route: the post's tags (domain.trending) → post_hashtags, one copy per tag staged
+    batch: copies on the hashtags topic (every ack awaited) → table changes → events acked
+    count: the (tag, user)'s live uses (domain.trending) → tag_user_uses, the use staged
+    batch: tag page rows and (tag, user) members written → table changes → events acked
+flush_trending (leader timer) ──► the per-tag user sets counted into the per-window lists
+
+See ``domain.trending`` for why the counts are exact and truly sliding. Batching,
+durability and acks are ``streams.batching``'s; the re-keyed sends are
+``streams.forward``'s. A replay sends its copies again and writes its uses again, and
+both are idempotent.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 import orjson
 
+from clients.kafka import producer_config
 from domain.clock import now_ms, to_micros
-from domain.trending import add_use, in_horizon, newest_use, parse_hashtags, remove_use
+from domain.trending import copy_fields, count_use, newest_use, route_created, route_deleted
 from schemas.events import EventBase, PostCreated, PostDeleted
+from schemas.topics import HASHTAGS
 from sinks import connections
-from sinks.trending import recount_trending, write_hashtag_use
+from sinks.trending import HashtagWrite, recount_trending, write_hashtag_uses
 from streams.app import app, settings
-from streams.codecs import process_or_dead_letter, valid_events
+from streams.batching import Batching, run_batched
+from streams.codecs import dead_letter
+from streams.forward import Copy, Forwarder, acked_elsewhere
+from streams.retry import until_done
 from streams.topics import hashtags_topic, posts_topic
-from tables.trending import post_hashtags, tag_user_uses
+from tables.trending import post_tags_log, post_tags_of, uses_log, uses_of
 
 logger = logging.getLogger(__name__)
 
-
-async def _forward(event: EventBase, tags: list[str], **extra: Any) -> None:
-    # Re-key: one copy per tag, the tag (and what a delete needs) carried as fields.
-    body = event.model_dump(mode="json")
-    for tag in tags:
-        value = orjson.dumps({**body, **extra, "tag": tag})
-        await hashtags_topic.send(key=tag.encode(), value=value)
+hashtag_copies = Forwarder(HASHTAGS.name(settings.namespace), producer_config(settings))
 
 
-async def _route(event: EventBase) -> None:
+def route_event(event: EventBase, partition: int, copies: list[Copy]) -> None:
+    """One post event: its record in ``post_hashtags``, one copy per tag staged."""
     if isinstance(event, PostCreated):
-        known = post_hashtags.get(event.post_id)
-        if known and known.get("deleted") and known.get("author_id") in (None, event.user_id):
-            return  # its author deleted it before its creation reached us: it never counts
-        tags = list(parse_hashtags(event.caption))
-        if not tags:
-            return
-        post_hashtags[event.post_id] = {
-            "tags": tags,
-            "author_id": event.user_id,
-            "created_ms": event.occurred_ms,
-        }
-        await _forward(event, tags, author_id=event.user_id, created_ms=event.occurred_ms)
+        routed = route_created(
+            post_tags_of(event.post_id),
+            author_id=event.user_id,
+            caption=event.caption,
+            created_ms=event.occurred_ms,
+        )
     elif isinstance(event, PostDeleted):
-        known = post_hashtags.get(event.post_id) or {}
-        if known.get("author_id", event.user_id) != event.user_id:
-            return  # only its author deletes a post
-        post_hashtags[event.post_id] = {"author_id": event.user_id, **known, "deleted": True}
-        if known.get("tags"):
-            # Forwarded again on a replay too: the downstream removal is idempotent.
-            await _forward(
-                event,
-                known["tags"],
-                author_id=known["author_id"],
-                created_ms=known["created_ms"],
-            )
+        routed = route_deleted(post_tags_of(event.post_id), author_id=event.user_id)
+    else:
+        return
+    if routed is None:
+        return
+    post_tags_log.put(partition, event.post_id, routed.record)
+    if routed.tags:
+        # Re-key: one copy per tag, the tag (and what a delete needs) carried as fields.
+        body = event.model_dump(mode="json")
+        body.update(author_id=routed.author_id, created_ms=routed.created_ms)
+        for tag in routed.tags:
+            copies.append((tag.encode(), orjson.dumps({**body, "tag": tag})))
+
+
+async def forward_copies(copies: list[Copy]) -> None:
+    await hashtag_copies.send(copies)
+
+
+ROUTING = Batching(
+    apply=route_event,
+    new_effects=list,
+    write_effects=forward_copies,
+    changelogs=(post_tags_log,),
+    max_events=settings.trending_batch_max,
+    within_s=settings.trending_batch_within_s,
+)
 
 
 @app.agent(posts_topic)
 async def route_hashtags(stream: faust.StreamT) -> None:
     # The posts agent dead-letters what does not decode.
-    async for event in valid_events(stream, dead_letters=False):
-        await process_or_dead_letter(event, _route)
+    await run_batched(acked_elsewhere(stream), ROUTING)
 
 
-async def _count(event: EventBase) -> None:
+@dataclass
+class Uses:
+    """A batch's hashtag uses for the sinks, and the copies that were not copies."""
+
+    writes: list[HashtagWrite] = field(default_factory=list)
+    invalid: list[tuple[Any, str]] = field(default_factory=list)  # (message, reason)
+
+
+def count_event(event: EventBase, partition: int, uses: Uses) -> None:
+    """One copy: the (tag, user)'s live uses after it, the use staged for the sinks."""
     if not isinstance(event, PostCreated | PostDeleted):
         return
-    extra = event.model_extra or {}
-    tag, author_id, created_ms = extra["tag"], extra["author_id"], int(extra["created_ms"])
-    now = now_ms()
-    key = (tag, author_id)
-    uses = tag_user_uses.get(key) or {}
+    try:
+        tag, author_id, created_ms = copy_fields(event.model_extra or {})
+    except ValueError as exc:
+        current = faust.current_event()
+        if current is None:
+            logger.error("dropped a malformed hashtag copy %s: %s", event.event_id, exc)
+        else:
+            uses.invalid.append((current.message, str(exc)))
+        return
+    before = uses_of(tag, author_id)
     deleted = isinstance(event, PostDeleted)
-    if deleted:
-        updated = remove_use(uses, event.post_id, now)
-    elif in_horizon(created_ms, now):
-        updated = add_use(uses, event.post_id, created_ms, now)
-    else:
-        updated = uses
-    if updated != uses:
-        tag_user_uses[key] = updated
-    await write_hashtag_use(
-        connections,
-        tag=tag,
-        author_id=author_id,
-        post_id=event.post_id,
-        created_ms=created_ms,
-        newest_ms=newest_use(updated),
-        event_micros=to_micros(event.occurred_at),
-        deleted=deleted,
+    after = count_use(
+        before, post_id=event.post_id, created_ms=created_ms, deleted=deleted, now_ms=now_ms()
     )
+    if after != before:
+        uses_log.put(partition, (tag, author_id), after)
+    uses.writes.append(
+        HashtagWrite(
+            tag=tag,
+            author_id=author_id,
+            post_id=event.post_id,
+            created_ms=created_ms,
+            newest_ms=newest_use(after),
+            event_micros=to_micros(event.occurred_at),
+            deleted=deleted,
+        )
+    )
+
+
+async def write_uses(uses: Uses) -> None:
+    await write_hashtag_uses(connections, uses.writes)
+    for message, reason in uses.invalid:
+        await until_done("dead-lettering", dead_letter, message, reason, "process")
+
+
+COUNTING = Batching(
+    apply=count_event,
+    new_effects=Uses,
+    write_effects=write_uses,
+    changelogs=(uses_log,),
+    max_events=settings.trending_batch_max,
+    within_s=settings.trending_batch_within_s,
+)
 
 
 @app.agent(hashtags_topic)
 async def count_hashtags(stream: faust.StreamT) -> None:
-    async for event in valid_events(stream):
-        await process_or_dead_letter(event, _count)
+    await run_batched(stream, COUNTING)
 
 
 @app.timer(settings.trending_flush_interval_s, on_leader=True)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 HOUR_MS = 3_600_000
 
@@ -101,3 +103,67 @@ def rank_tags(counts: Mapping[str, int], limit: int) -> list[tuple[str, int]]:
     """Highest count first, ties by tag so the order is stable; zero counts dropped."""
     ranked = sorted(((t, c) for t, c in counts.items() if c > 0), key=lambda tc: (-tc[1], tc[0]))
     return ranked[:limit]
+
+
+# --- the re-key and the counter's decisions -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Routed:
+    """What the re-key does with one post event: the post's record after it (kept in
+    ``post_hashtags``) and the tags it sends a copy to, with the use's author and time."""
+
+    record: dict[str, Any]
+    tags: tuple[str, ...]
+    author_id: str = ""
+    created_ms: int = 0
+
+
+def route_created(
+    known: Mapping[str, Any] | None, *, author_id: str, caption: str, created_ms: int
+) -> Routed | None:
+    """A post_created: its tags' copies, or None (no tags, or its author deleted it
+    before its creation reached the re-key: it never counts). A replay routes again."""
+    if known and known.get("deleted") and known.get("author_id") in (None, author_id):
+        return None
+    tags = parse_hashtags(caption)
+    if not tags:
+        return None
+    record = {"tags": list(tags), "author_id": author_id, "created_ms": created_ms}
+    return Routed(record, tags, author_id, created_ms)
+
+
+def route_deleted(known: Mapping[str, Any] | None, *, author_id: str) -> Routed | None:
+    """A post_deleted: the post marked deleted and a removal to every tag it carried
+    (again on a replay: the removal is idempotent); None when not its author's."""
+    known = known or {}
+    if known.get("author_id", author_id) != author_id:
+        return None  # only its author deletes a post
+    record = {"author_id": author_id, **known, "deleted": True}
+    tags = tuple(known.get("tags") or ())
+    if not tags:
+        return Routed(record, ())
+    return Routed(record, tags, str(known["author_id"]), int(known["created_ms"]))
+
+
+def copy_fields(extra: Mapping[str, Any]) -> tuple[str, str, int]:
+    """(tag, author_id, created_ms) of a re-keyed copy; ``ValueError`` when malformed."""
+    try:
+        tag, author_id, created_ms = extra["tag"], extra["author_id"], int(extra["created_ms"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a hashtag copy: {exc!r}") from exc
+    if not isinstance(tag, str) or not tag or not isinstance(author_id, str) or not author_id:
+        raise ValueError("not a hashtag copy: tag and author_id must be non-empty strings")
+    return tag, author_id, created_ms
+
+
+def count_use(
+    uses: Mapping[str, int], *, post_id: str, created_ms: int, deleted: bool, now_ms: int
+) -> TagUses:
+    """A (tag, user)'s live uses after one copy: a deletion removes the post, a creation
+    inside the horizon adds it, an older creation changes nothing. Idempotent."""
+    if deleted:
+        return remove_use(uses, post_id, now_ms)
+    if in_horizon(created_ms, now_ms):
+        return add_use(uses, post_id, created_ms, now_ms)
+    return dict(uses)

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # once per changed mark per batch and the batch is acked only after that write.
     engagement_batch_max: int = 10_000
     engagement_batch_within_s: float = 0.1
+    # The same for the hashtag re-key and counter, and for story views (seen marks and
+    # receipts): a batch's Redis, Cassandra and re-keyed writes go out together.
+    trending_batch_max: int = 10_000
+    trending_batch_within_s: float = 0.1
+    story_views_batch_max: int = 10_000
+    story_views_batch_within_s: float = 0.1
     # How long an API like/unlike answers for itself while the stream catches up.
     like_pending_ttl_s: int = 30
 

@@ -3,7 +3,8 @@
 All writes are absolute or set-like: a story card is a hash with an absolute expiry,
 tray entries are ZADD of an author's newest visible story (GT on creation, the exact
 recomputed value on removal), receipts are first-view times (or removed, once
-withdrawn) and counts are absolute.
+withdrawn) and counts are absolute. Seen marks are written a batch of views at a time
+(``write_seen_marks``).
 Who receives a story, and each tray's score after a removal, are decided by the agent
 (``domain.fanout``, ``domain.stories``) from ``sinks.graph.read_audience``.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -172,6 +174,46 @@ async def write_seen(conn: Connections, *, viewer_id: str, story_id: str, author
         conn.redis(), [conn.keys.stories_seen(viewer_id)], [author_id, created, RECEIPTS_TTL_S]
     )
     return True
+
+
+@dataclass(frozen=True)
+class SeenMark:
+    """A viewer watched one of the author's stories."""
+
+    viewer_id: str
+    story_id: str
+    author_id: str
+
+
+async def write_seen_marks(conn: Connections, marks: Sequence[SeenMark]) -> int:
+    """``write_seen`` for a batch of views: the stories' creation times in one pipelined
+    read, then each (viewer, author) mark moved to the newest story watched in one
+    pipeline of the watermark script; stories no longer known are skipped. Returns the
+    marks written."""
+    if not marks:
+        return 0
+    redis, keys = conn.redis(), conn.keys
+    story_ids = list(dict.fromkeys(m.story_id for m in marks))
+    created = await pipelined(
+        redis, [lambda p, s=s: p.hget(keys.story(s), "created_ms") for s in story_ids]
+    )
+    created_of = {s: int(c) for s, c in zip(story_ids, created, strict=True) if c is not None}
+    newest: dict[tuple[str, str], int] = {}
+    for mark in marks:
+        ms = created_of.get(mark.story_id)
+        if ms is not None:
+            key = (mark.viewer_id, mark.author_id)
+            newest[key] = max(ms, newest.get(key, ms))
+    await pipelined(
+        redis,
+        [
+            lambda p, v=viewer, a=author, ms=ms: _SEEN_MAX.queue(
+                p, [keys.stories_seen(v)], [a, ms, RECEIPTS_TTL_S]
+            )
+            for (viewer, author), ms in newest.items()
+        ],
+    )
+    return len(newest)
 
 
 async def write_receipts(

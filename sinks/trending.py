@@ -2,8 +2,10 @@
 
 Every write is absolute: the (tag, user) member is set to its newest live use or
 removed, the tag page row is upserted or deleted with the event time as the write
-timestamp, so a replay or a duplicate changes nothing. ``recount_trending`` turns
-the per-tag sets into per-window counts, exact as of the moment it runs.
+timestamp, so a replay or a duplicate changes nothing. The counter hands over a batch
+of uses at a time: rows in UNLOGGED batches, members in one Redis transaction.
+``recount_trending`` turns the per-tag sets into per-window counts, exact as of the
+moment it runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from clients.lua import Lua
 from domain.clock import from_ms, ms_to_micros, now_ms, to_ms
@@ -38,39 +42,68 @@ return 0
 """)
 
 
-async def write_hashtag_use(
-    conn: Connections,
-    *,
-    tag: str,
-    author_id: str,
-    post_id: str,
-    created_ms: int,
-    newest_ms: int | None,
-    event_micros: int,
-    deleted: bool,
-) -> None:
-    """One post gained or lost a tag; ``newest_ms`` is the (tag, user)'s newest live use."""
-    if deleted:
-        # Never older than the row it deletes, whatever the producers' clocks say.
-        micros = max(event_micros, ms_to_micros(created_ms + 1))
-        durable = conn.execute(_DELETE, (micros, tag, from_ms(created_ms), post_id))
-    else:
-        durable = conn.execute(
-            _INSERT, (tag, from_ms(created_ms), post_id, author_id, event_micros)
+@dataclass(frozen=True)
+class HashtagWrite:
+    """One post gained or lost a tag; ``newest_ms`` is the (tag, user)'s newest live use
+    after it (None: the user no longer counts for the tag)."""
+
+    tag: str
+    author_id: str
+    post_id: str
+    created_ms: int
+    newest_ms: int | None
+    event_micros: int
+    deleted: bool
+
+
+async def write_hashtag_uses(conn: Connections, writes: Sequence[HashtagWrite]) -> None:
+    """A batch of uses: tag page rows upserted or deleted (UNLOGGED batches), and each
+    (tag, user) member at its last value of the batch, in one Redis transaction."""
+    if not writes:
+        return
+    db = await conn.db()
+    inserts = [
+        (w.tag, from_ms(w.created_ms), w.post_id, w.author_id, w.event_micros)
+        for w in writes
+        if not w.deleted
+    ]
+    # Never older than the row it deletes, whatever the producers' clocks say.
+    deletes = [
+        (
+            max(w.event_micros, ms_to_micros(w.created_ms + 1)),
+            w.tag,
+            from_ms(w.created_ms),
+            w.post_id,
         )
+        for w in writes
+        if w.deleted
+    ]
+    # Rows carry their own write time, so their order in the batch does not matter; the
+    # member is set to its value after the batch's last event for it.
+    members: dict[tuple[str, str], int | None] = {}
+    for w in writes:
+        members[(w.tag, w.author_id)] = w.newest_ms
     # The two stores are independent: one round trip of latency instead of two.
-    await asyncio.gather(durable, _write_tag_user(conn, tag, author_id, newest_ms))
+    await asyncio.gather(
+        db.execute_unlogged(_INSERT, inserts),
+        db.execute_unlogged(_DELETE, deletes),
+        _write_tag_users(conn, members),
+    )
 
 
-async def _write_tag_user(
-    conn: Connections, tag: str, author_id: str, newest_ms: int | None
+async def _write_tag_users(
+    conn: Connections, members: Mapping[tuple[str, str], int | None]
 ) -> None:
     keys = conn.keys
+    newest_of_tag: dict[str, int] = {}
     async with conn.redis().pipeline(transaction=True) as pipe:
-        if newest_ms is None:
-            pipe.zrem(keys.hashtag_users(tag), author_id)
-        else:
-            pipe.zadd(keys.hashtag_users(tag), {author_id: newest_ms})
+        for (tag, author_id), newest_ms in members.items():
+            if newest_ms is None:
+                pipe.zrem(keys.hashtag_users(tag), author_id)
+            else:
+                pipe.zadd(keys.hashtag_users(tag), {author_id: newest_ms})
+                newest_of_tag[tag] = max(newest_ms, newest_of_tag.get(tag, newest_ms))
+        for tag, newest_ms in newest_of_tag.items():
             pipe.zadd(keys.hashtags_active(), {tag: newest_ms}, gt=True)
         await pipe.execute()
 

@@ -37,7 +37,10 @@ from schemas.events import EventBase, decode_event
 from streams import topics as stream_topics
 from streams.app import app, settings
 from streams.changelog import BatchedChangelog, Record
+from streams.forward import Forwarder
 from tables import engagement as engagement_tables
+from tables import stories as stories_tables
+from tables import trending as trending_tables
 
 AGENT_MODULES: tuple[types.ModuleType, ...] = tuple(
     getattr(agents, name) for name in agents.__all__
@@ -282,6 +285,10 @@ class FakeSinks:
         return True
 
     @_sink
+    def write_seen_marks(self, marks: Any) -> int:
+        return len(marks)
+
+    @_sink
     def write_receipts(self, viewers: Any, counts: Any) -> None:
         return None
 
@@ -303,6 +310,10 @@ class FakeSinks:
 
     @_sink
     def write_hashtag_use(self, **_: Any) -> None:
+        return None
+
+    @_sink
+    def write_hashtag_uses(self, writes: Any) -> None:
         return None
 
     @_sink
@@ -413,12 +424,32 @@ def install_topics(monkeypatch: pytest.MonkeyPatch) -> SentMessages:
         if isinstance(topic, faust.types.TopicT):
             name = "+".join(entity_of(t) for t in topic.topics)
             monkeypatch.setattr(topic, "send", sent.fake_send(name))
+    # Batched re-keys (``streams.forward``): each copy recorded, the batch acked at once.
+    for module in AGENT_MODULES:
+        for forwarder in vars(module).values():
+            if isinstance(forwarder, Forwarder):
+
+                async def send(copies: Any, name: str = entity_of(forwarder.topic)) -> None:
+                    sent.messages.extend(Sent(name, key, value) for key, value in copies)
+
+                monkeypatch.setattr(forwarder, "send", send)
     return sent
+
+
+# Every table written a batch at a time (``streams.changelog``).
+BATCHED_CHANGELOGS: tuple[BatchedChangelog, ...] = (
+    engagement_tables.marks_log,
+    engagement_tables.lifecycle_log,
+    trending_tables.post_tags_log,
+    trending_tables.uses_log,
+    stories_tables.first_views_log,
+    stories_tables.view_counts_log,
+)
 
 
 @dataclass
 class ChangelogSends:
-    """The batched changelog writes of the engagement tables; ``gate`` holds them back."""
+    """The batched changelog writes of the batched tables; ``gate`` holds them back."""
 
     batches: list[tuple[str, list[Record]]] = field(default_factory=list)
     gate: asyncio.Event | None = None
@@ -429,12 +460,9 @@ class ChangelogSends:
 
 
 def install_changelogs(monkeypatch: pytest.MonkeyPatch) -> ChangelogSends:
-    """``BatchedChangelog.send`` (librdkafka in production) of both engagement tables."""
+    """``BatchedChangelog.send`` (librdkafka in production) of every batched table."""
     sends = ChangelogSends()
-    changelogs: tuple[BatchedChangelog, ...] = (
-        engagement_tables.marks_log,
-        engagement_tables.lifecycle_log,
-    )
+    changelogs = BATCHED_CHANGELOGS
     for changelog in changelogs:
         name = changelog.table.name
 
@@ -603,8 +631,8 @@ def clear_state() -> None:
     counters = engagement_tables.counters
     counters.counts.clear()
     counters.take_dirty()
-    engagement_tables.marks_log.seal()
-    engagement_tables.lifecycle_log.seal()
+    for changelog in BATCHED_CHANGELOGS:
+        changelog.seal()
     agents.stories._expiry_sent.clear()
     agents.stories._dirty_viewers.clear()
     agents.stories._dirty_counts.clear()

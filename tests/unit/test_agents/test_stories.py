@@ -3,6 +3,7 @@ the expiry sweeper and idempotent view receipts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,8 +20,10 @@ from agents.stories import (
 )
 from domain.stories import LiveStory
 from schemas.events import EventBase
+from sinks.stories import SeenMark
 from tables.stories import author_stories, story_first_views, story_view_counts
 from tests.factories import event_factory
+from tests.unit.test_agents.conftest import until
 from tests.unit.test_agents.test_erasure import erasure_fakes  # noqa: F401 (autouse)
 
 
@@ -66,10 +69,17 @@ async def views(harness: Any) -> AsyncIterator[Any]:
     async with record_story_views.test_context() as agent:
 
         async def put(event: EventBase) -> EventBase:
-            await harness.feed(agent, event, key=event.story_id)  # type: ignore[attr-defined]
+            """One view, applied at once; returns once its batch is committed and acked."""
+            key = event.story_id  # type: ignore[attr-defined]
+            put = await harness.feed(agent, event, key=key, handled=False)
+            await until(lambda: put.message.acked, what="the batch's commit")
             return event
 
         yield put
+
+
+def seen_marks(sinks: Any) -> list[SeenMark]:
+    return [mark for (marks,) in sinks.args("write_seen_marks") for mark in marks]
 
 
 def rows(author: str) -> list[LiveStory]:
@@ -164,13 +174,39 @@ async def test_sweep_expired_story_sends_story_expired_once(stories: Any, sent: 
     assert expired.story_id == "old"  # type: ignore[attr-defined]
 
 
-async def test_story_view_second_view_counts_once(views: Any, sinks: Any) -> None:
+async def test_story_view_second_view_counts_once(views: Any, sinks: Any, harness: Any) -> None:
     first = await views(story_viewed("v1"))
     await views(story_viewed("v1"))
     assert story_view_counts["s1"] == 1
     assert story_first_views[("s1", "v1")] == first.occurred_ms
-    seen = {"viewer_id": "v1", "story_id": "s1", "author_id": "a1"}
-    assert sinks.named("write_seen") == [seen, seen]  # the seen mark moves every time
+    seen = SeenMark("v1", "s1", "a1")
+    assert seen_marks(sinks) == [seen, seen]  # the seen mark moves every time
+    records = harness.changelogs.records("story_first_views")
+    assert [(key, value) for _, key, value in records] == [(("s1", "v1"), first.occurred_ms)]
+
+
+async def test_story_view_replayed_in_one_batch_counts_once(harness: Any, sinks: Any) -> None:
+    first = story_viewed("v1")
+    async with record_story_views.test_context() as agent:
+        puts = [
+            await harness.feed(agent, e, key="s1", handled=False)
+            for e in (first, first, story_viewed("v2"), first)
+        ]
+        await until(lambda: all(p.message.acked for p in puts), what="the batch's commit")
+    assert story_view_counts["s1"] == 2
+    assert [value for _, _, value in harness.changelogs.records("story_view_counts")] == [2]
+    assert len(seen_marks(sinks)) == 4
+
+
+async def test_story_view_acked_only_after_marks_and_changelog(harness: Any, sinks: Any) -> None:
+    harness.changelogs.gate = asyncio.Event()
+    async with record_story_views.test_context() as agent:
+        put = await harness.feed(agent, story_viewed("v1"), key="s1", handled=False)
+        await until(lambda: seen_marks(sinks), what="the seen marks")
+        await asyncio.sleep(0.05)
+        assert not put.message.acked  # its table change is not durable yet
+        harness.changelogs.gate.set()
+        await until(lambda: put.message.acked, what="the batch's commit")
 
 
 async def test_story_view_by_owner_is_not_a_receipt(views: Any, sinks: Any) -> None:
@@ -240,7 +276,7 @@ async def test_story_view_removed_leaves_list_and_count(views: Any, sinks: Any) 
     await views(story_viewed("v2"))
     await views(story_view_removed("v2"))
     assert story_view_counts["s1"] == 1
-    assert ("s1", "v2") not in story_first_views
+    assert story_first_views.get(("s1", "v2")) is None
     await flush_receipts()
     assert sinks.args("write_receipts") == [
         ({"s1": {"v1": one.occurred_ms, "v2": None}}, {"s1": 1})

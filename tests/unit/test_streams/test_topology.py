@@ -130,7 +130,8 @@ def batched_step(kind: str, key: str, **fields: Any) -> Step:
 def hashtag_copy() -> Step:
     post = event_factory("post_created", user_id="a1", post_id="p1", caption="#sun", media=[])
     body = {**post.model_dump(mode="json"), "tag": "sun", "author_id": "a1"}
-    return Step(orjson.dumps({**body, "created_ms": post.occurred_ms}), "sun")
+    value = orjson.dumps({**body, "created_ms": post.occurred_ms})
+    return Step(value, "sun", handled=False, committed=True)
 
 
 def scenario(agent: str, media: MediaFakes, tmp_path: Path) -> list[Step]:
@@ -159,9 +160,9 @@ def scenario(agent: str, media: MediaFakes, tmp_path: Path) -> list[Step]:
             batched_step("like", "p1", user_id="u1", post_id="p1"),
         ],
         "agents.stories.fan_out_stories": [step("story_created", "a1", user_id="a1")],
-        "agents.stories.record_story_views": [step("story_viewed", "s1", user_id="v1")],
+        "agents.stories.record_story_views": [batched_step("story_viewed", "s1", user_id="v1")],
         "agents.trending.route_hashtags": [
-            step("post_created", "a1", **{**post, "caption": "#sun"})
+            batched_step("post_created", "a1", **{**post, "caption": "#sun"})
         ],
         "agents.trending.count_hashtags": [hashtag_copy()],
         "agents.media.project_media": [step("media_uploaded", "m1", **upload)],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents import engagement, erasure, feeds, graph, media, posts, stories, trending, users
+from agents import engagement, erasure, feeds, graph, media, posts, search, stories, trending, users
 
 __all__ = [
     "engagement",
@@ -11,6 +11,7 @@ __all__ = [
     "graph",
     "media",
     "posts",
+    "search",
     "stories",
     "trending",
     "users",

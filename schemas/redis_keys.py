@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The search index's members: "term\x00user_id" in the users' lex set (NUL sorts before
+# every character, so a term's own members come first in its range), and a user's terms
+# joined by the unit separator in the terms hash.
+SEARCH_TERM_SEPARATOR = "\x00"
+SEARCH_TERMS_JOIN = "\x1f"
+
 
 @dataclass(frozen=True)
 class RedisKeys:
@@ -140,6 +146,32 @@ class RedisKeys:
     def trending(self, window: str) -> str:
         """Sorted set: tags scored by distinct users in the window (1h|24h|7d)."""
         return self._k("trending", window)
+
+    # --- search -------------------------------------------------------------------
+    def search_users(self) -> str:
+        """Sorted set, every score 0: "term\\x00user_id" per indexed term (prefix = lex range)."""
+        return self._k("search", "users")
+
+    def search_user_terms(self) -> str:
+        """Hash: user_id -> the user's indexed terms, joined by "\\x1f" (graph-first scans)."""
+        return self._k("search", "uterms")
+
+    def search_users_top(self, prefix: str) -> str:
+        """Sorted set: the most followed users with a term of this 1-2 character prefix,
+        user_id scored by follower count, capped."""
+        return self._k("search", "utop", prefix)
+
+    def search_tags(self) -> str:
+        """Sorted set, every score 0: each hashtag with a live post (prefix = lex range)."""
+        return self._k("search", "tags")
+
+    def search_tag_posts(self) -> str:
+        """Hash: tag -> its live post count (an absolute value from the worker's marks)."""
+        return self._k("search", "tposts")
+
+    def search_tags_top(self, prefix: str) -> str:
+        """Sorted set: the tags with most live posts of this 1-2 character prefix, capped."""
+        return self._k("search", "ttop", prefix)
 
     # --- graph and feeds (fan-out internals) ---------------------------------------
     def followers(self, user_id: str) -> str:

@@ -39,6 +39,7 @@ from streams.app import app, settings
 from streams.changelog import BatchedChangelog, Record
 from streams.forward import Forwarder
 from tables import engagement as engagement_tables
+from tables import search as search_tables
 from tables import stories as stories_tables
 from tables import trending as trending_tables
 
@@ -328,6 +329,16 @@ class FakeSinks:
     def write_media_state(self, event: Any) -> None:
         return None
 
+    # Search.
+
+    @_sink
+    def write_user_index(self, changes: Any, rescore: Any) -> None:
+        return None
+
+    @_sink
+    def write_tag_index(self, counts: Any) -> None:
+        return None
+
 
 def _fake_module(module: types.ModuleType, fakes: FakeSinks) -> types.SimpleNamespace:
     """A sink module as an agent imports it (``from sinks import stories as sink``)."""
@@ -444,6 +455,8 @@ BATCHED_CHANGELOGS: tuple[BatchedChangelog, ...] = (
     trending_tables.uses_log,
     stories_tables.first_views_log,
     stories_tables.view_counts_log,
+    search_tables.names_log,
+    search_tables.tag_marks_log,
 )
 
 

@@ -93,6 +93,8 @@ DATAFLOW: dict[str, Flow] = {
     "agents.stories.record_story_views":   Flow("story-views",            "",               "story_first_views story_view_counts",                   DLQ),
     "agents.trending.route_hashtags":      Flow("posts",                  "hashtags",       "post_hashtags",                                         SKIP),
     "agents.trending.count_hashtags":      Flow("hashtags",               "",               "tag_user_uses",                                         DLQ),
+    "agents.search.index_users":           Flow("users graph",            "",               "search_names",                                          SKIP),
+    "agents.search.index_hashtags":        Flow("hashtags",               "",               "search_tag_marks",                                      SKIP),
     "agents.media.project_media":          Flow("media",                  "",               "",                                                      DLQ),
     "agents.media.process_photos":         Flow("media",                  "media",          "",                                                      SKIP),
     "agents.media.process_reels":          Flow("media",                  "media",          "",                                                      SKIP),
@@ -165,6 +167,8 @@ def scenario(agent: str, media: MediaFakes, tmp_path: Path) -> list[Step]:
             batched_step("post_created", "a1", **{**post, "caption": "#sun"})
         ],
         "agents.trending.count_hashtags": [hashtag_copy()],
+        "agents.search.index_users": [batched_step("profile_updated", "u1", user_id="u1")],
+        "agents.search.index_hashtags": [hashtag_copy()],
         "agents.media.project_media": [step("media_uploaded", "m1", **upload)],
         "agents.media.process_photos": [step("media_uploaded", "m1", **upload)],
         "agents.media.process_reels": [

@@ -17,6 +17,7 @@ from faust.types import Message
 import agents  # noqa: F401  (registers every agent and table with the app)
 from domain.engagement import LIVE, apply
 from domain.posts import on_created
+from domain.search import GONE_POST, LIVE_POST, NameEntry
 from domain.stories import LiveStory
 from domain.trending import add_use
 from streams.app import app
@@ -55,10 +56,15 @@ EXAMPLES: dict[str, list[tuple[Any, Any]]] = {
         ("p2", {"deleted": True}),
     ],
     "tag_user_uses": [(("café", "u1"), add_use({}, "p1", NOW_MS, NOW_MS))],
+    "search_names": [
+        ("u1", NameEntry(NOW_MS, "ada", "Ada Lovelace").to_json()),
+        ("u2", NameEntry(NOW_MS, deleted=True).to_json()),
+    ],
+    "search_tag_marks": [("café\x1fp1", LIVE_POST), ("café\x1fp2", GONE_POST)],
 }
 
 # Tables whose records the batched changelog writer encodes itself (orjson), not Faust.
-BATCH_WRITTEN = {"engagement_marks", "post_lifecycle"}
+BATCH_WRITTEN = {"engagement_marks", "post_lifecycle", "search_names", "search_tag_marks"}
 
 
 def _message(table: Any, key: bytes | None, value: bytes | None) -> Message:

@@ -24,6 +24,7 @@ from api.routes import (
     health,
     media,
     posts,
+    search,
     stories,
     trending,
     users,
@@ -52,6 +53,7 @@ def build_router() -> APIRouter:
     router.include_router(media.router)
     router.include_router(stories.router)
     router.include_router(trending.router)
+    router.include_router(search.router)
     return router
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 
@@ -273,3 +275,28 @@ class ProfileUpdate(BaseModel):
     display_name: StrictStr | None = Field(default=None, max_length=128)
     bio: StrictStr | None = Field(default=None, max_length=512)
     is_private: StrictBool | None = None
+
+
+# --- search ---------------------------------------------------------------------------
+
+
+class HashtagMatchPublic(BaseModel):
+    tag: str
+    posts: int = Field(description="live posts carrying the tag")
+    trending: int = Field(description="distinct users who posted with it in the last 24 h")
+
+
+class SearchResultPublic(BaseModel):
+    kind: Literal["user", "hashtag"]
+    match: Literal["prefix", "typo"] = Field(description="a prefix match or a one-typo match")
+    relation: Literal["following", "follower", "none"] = Field(
+        description="how the viewer's graph ranked it: accounts followed, then followers"
+    )
+    user: UserProfilePublic | None = Field(default=None, description="the profile card")
+    hashtag: HashtagMatchPublic | None = None
+
+
+class SearchPage(BaseModel):
+    query: str = Field(description="the query as matched (folded like hashtags)")
+    data: list[SearchResultPublic] = Field(description="best first")
+    next_cursor: str | None = None

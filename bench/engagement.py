@@ -82,17 +82,18 @@ def _send_encoded(producer: object, messages: list[tuple[str, bytes, bytes]]) ->
 
 async def _read_likes(settings: Settings, post_ids: list[str]) -> dict[str, int]:
     from clients.redis import connect
+    from schemas.redis_hashes import PostCounts
     from schemas.redis_keys import RedisKeys
 
     redis, keys = connect(settings), RedisKeys(settings.namespace)
     try:
         async with redis.pipeline(transaction=False) as pipe:
             for post_id in post_ids:
-                pipe.hget(keys.post_stats(post_id), "likes")
+                pipe.get(keys.post_stats(post_id))
             values = await pipe.execute()
     finally:
         await redis.aclose()
-    return {p: int(v or 0) for p, v in zip(post_ids, values, strict=True)}
+    return {p: PostCounts.from_value(v).likes for p, v in zip(post_ids, values, strict=True)}
 
 
 def _wait_exact(settings: Settings, expected: dict[str, int], timeout_s: float) -> float | None:

@@ -148,10 +148,6 @@ def counts_from_marks(marks: dict[tuple[str, str, str], Mark]) -> dict[str, list
     return counts
 
 
-def counts_dict(vector: list[int]) -> dict[str, int]:
-    return dict(zip(COUNTERS, vector, strict=True))
-
-
 def new_comment_id(now_ms: int) -> str:
     """A comment id that sorts by creation time (13 hex digits of ms + randomness)."""
     return f"{now_ms:013x}{uuid.uuid4().hex[:12]}"

@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from domain.fanout import active_cutoff_ms
 from domain.visibility import DISCOVERY, FEED
@@ -22,8 +22,9 @@ RECOMMENDED = "recommended"
 SOURCES = (PUSH, PULL, RECOMMENDED)
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """One post a feed may show; a tuple, as a first page makes a thousand of them."""
+
     post_id: str
     created_ms: int
     source: str

@@ -187,3 +187,28 @@ class ProfileHash:
             bio=fields.get("bio", ""),
             deleted=fields.get("deleted") == "1",
         )
+
+
+@dataclass(frozen=True)
+class PostCounts:
+    """``ps:…:pstats:{post_id}``: a post's absolute counts as one string, "likes comments
+    saves shares", so a page reads every post's counts with one MGET."""
+
+    likes: int = 0
+    comments: int = 0
+    saves: int = 0
+    shares: int = 0
+
+    def value(self) -> str:
+        return f"{self.likes} {self.comments} {self.saves} {self.shares}"
+
+    @classmethod
+    def of(cls, vector: Any) -> PostCounts:
+        """From a count vector in ``domain.engagement.COUNTERS`` order."""
+        likes, comments, saves, shares = (int(v) for v in vector)
+        return cls(likes, comments, saves, shares)
+
+    @classmethod
+    def from_value(cls, raw: str | None) -> PostCounts:
+        """A GET/MGET reply back; zeros for a post with no counts flushed yet."""
+        return cls.of(raw.split()) if raw else cls()

@@ -75,7 +75,8 @@ class RedisKeys:
 
     # --- engagement -----------------------------------------------------------------
     def post_stats(self, post_id: str) -> str:
-        """Hash: likes, comments, saves, shares (absolute values from the counters)."""
+        """String: "likes comments saves shares", absolute values from the counters
+        (``schemas.redis_hashes.PostCounts``)."""
         return self._k("pstats", post_id)
 
     def post_likers(self, post_id: str) -> str:
@@ -195,7 +196,8 @@ class RedisKeys:
         return self._k("recent")
 
     def feed_session(self, user_id: str, session_id: str) -> str:
-        """List: one scroll's ranked "source:post_id" entries, fixed by its first page (TTL)."""
+        """String: a JSON list of one scroll's ranked "source:created_ms:post_id" entries after
+        its first page, fixed by that page (TTL)."""
         return self._k("fsession", user_id, session_id)
 
     def feed_dirty(self) -> str:

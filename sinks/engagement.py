@@ -19,7 +19,8 @@ from typing import Any
 
 from clients.redis import pipelined
 from domain.clock import from_ms, to_ms
-from domain.engagement import COUNTERS, counts_dict
+from domain.engagement import COUNTERS
+from schemas.redis_hashes import PostCounts
 from sinks.connections import Connections
 
 # Per-user indexes of the engagement agent (their home is ``schemas.redis_keys``).
@@ -82,8 +83,8 @@ async def write_post_counts(
     redis, keys = conn.redis(), conn.keys
     commands: list[Callable[[Any], object]] = []
     for post_id, vector in live.items():
-        key, counts = keys.post_stats(post_id), counts_dict(list(vector))
-        commands.append(lambda p, key=key, c=counts: p.hset(key, mapping=c))
+        key, counts = keys.post_stats(post_id), PostCounts.of(vector).value()
+        commands.append(lambda p, key=key, c=counts: p.set(key, c))
     for post_id, members in likers.items():
         added = [user for user, liked in members.items() if liked]
         removed = [user for user, liked in members.items() if not liked]
@@ -194,9 +195,9 @@ async def rebuild_engagement(conn: Connections) -> int:
     stats = await db.scan(f"SELECT post_id, {columns} FROM post_stats")
     saves = await db.scan("SELECT user_id, post_id, saved_at FROM saves_by_user")
     commands: list[Callable[[Any], object]] = [
-        lambda p, r=row: p.hset(
+        lambda p, r=row: p.set(
             keys.post_stats(r.post_id),
-            mapping={name: int(getattr(r, name) or 0) for name in COUNTERS},
+            PostCounts.of(getattr(r, name) or 0 for name in COUNTERS).value(),
         )
         for row in stats
     ]

@@ -10,6 +10,7 @@ Redis, or from Cassandra while Redis has none, without writing the cache back.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from cassandra import InvalidRequest
@@ -18,9 +19,9 @@ from api.readers.ties import read_ties
 from clients.cassandra import Db
 from domain.clock import to_ms
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
-from domain.engagement import COUNTERS, adjust_likes, merge_pending_like
+from domain.engagement import adjust_likes, merge_pending_like
 from domain.visibility import may_see_comment
-from schemas.redis_hashes import PostHash
+from schemas.redis_hashes import PostCounts, PostHash
 from schemas.redis_keys import RedisKeys
 from schemas.views import (
     CommentPublic,
@@ -28,7 +29,6 @@ from schemas.views import (
     PostStatsPublic,
 )
 
-_FIELDS = COUNTERS
 _POST_ROW = "SELECT author_id, state FROM posts WHERE post_id = ?"
 _COMMENTS = (
     "SELECT comment_id, user_id, text, created_at FROM comments_by_post "
@@ -41,57 +41,71 @@ _SAVES = "SELECT post_id, saved_at FROM saves_by_user WHERE user_id = ? LIMIT ?"
 SAVED_FALLBACK_MAX = 10_000
 
 
-async def _viewer_like_flags(
-    redis: aioredis.Redis, keys: RedisKeys, viewer_id: str, post_ids: Sequence[str]
-) -> list[tuple[bool, str | None]]:
-    async with redis.pipeline(transaction=False) as pipe:
-        for post_id in post_ids:
-            pipe.sismember(keys.post_likers(post_id), viewer_id)
-            pipe.get(keys.like_pending(viewer_id, post_id))
-        flat = await pipe.execute()
-    return [(bool(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
+def queue_counts(pipe: Any, keys: RedisKeys, post_ids: Sequence[str]) -> None:
+    """One MGET of the posts' counts onto ``pipe``; ``counts_of`` reads its reply."""
+    pipe.mget([keys.post_stats(post_id) for post_id in post_ids])
+
+
+def counts_of(post_ids: Sequence[str], reply: Sequence[str | None]) -> dict[str, PostCounts]:
+    return {
+        post_id: PostCounts.from_value(raw) for post_id, raw in zip(post_ids, reply, strict=True)
+    }
+
+
+def queue_viewer_likes(pipe: Any, keys: RedisKeys, viewer_id: str, post_ids: Sequence[str]) -> None:
+    """Two commands onto ``pipe``: which posts the viewer likes (the projected index) and
+    their own likes or unlikes of moments ago; ``likes_of`` reads the two replies."""
+    pipe.smismember(keys.liked(viewer_id), list(post_ids))
+    pipe.mget([keys.like_pending(viewer_id, post_id) for post_id in post_ids])
+
+
+def likes_of(
+    post_ids: Sequence[str], liked: Sequence[int], pending: Sequence[str | None]
+) -> dict[str, tuple[bool, str | None]]:
+    """post_id -> (liked in the projection, the viewer's pending "1"/"0" or None)."""
+    return {
+        post_id: (bool(flag), mark)
+        for post_id, flag, mark in zip(post_ids, liked, pending, strict=True)
+    }
+
+
+def stats_public(counts: PostCounts, like: tuple[bool, str | None] | None) -> PostStatsPublic:
+    """The counts a viewer reads: their own fresh like or unlike merged in."""
+    likes = counts.likes
+    if like is not None and like[1] is not None:
+        likes = adjust_likes(likes, like[0], like[1])
+    return PostStatsPublic(
+        likes=likes, comments=counts.comments, saves=counts.saves, shares=counts.shares
+    )
+
+
+def viewer_likes(like: tuple[bool, str | None] | None) -> bool:
+    return like is not None and merge_pending_like(*like)
+
+
+async def read_counts(
+    redis: aioredis.Redis, keys: RedisKeys, post_ids: Sequence[str]
+) -> dict[str, PostCounts]:
+    """Counts of many posts in one command (zeros where none were flushed yet)."""
+    if not post_ids:
+        return {}
+    return counts_of(post_ids, await redis.mget([keys.post_stats(p) for p in post_ids]))
 
 
 async def read_stats(
-    redis: aioredis.Redis,
-    keys: RedisKeys,
-    post_ids: Sequence[str],
-    *,
-    viewer_id: str | None = None,
+    redis: aioredis.Redis, keys: RedisKeys, post_ids: Sequence[str], *, viewer_id: str
 ) -> dict[str, PostStatsPublic]:
-    """Counts for many posts in one pipelined round trip (plus the viewer's own likes)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for post_id in post_ids:
-            pipe.hmget(keys.post_stats(post_id), *_FIELDS)
-        rows = await pipe.execute()
-    stats = {
-        post_id: PostStatsPublic(
-            **{f: int(v) for f, v in zip(_FIELDS, row, strict=True) if v is not None}
-        )
-        for post_id, row in zip(post_ids, rows, strict=True)
-    }
-    if viewer_id is not None and post_ids:
-        flags = await _viewer_like_flags(redis, keys, viewer_id, post_ids)
-        for post_id, (liked, pending) in zip(post_ids, flags, strict=True):
-            if pending is not None:
-                current = stats[post_id]
-                stats[post_id] = current.model_copy(
-                    update={"likes": adjust_likes(current.likes, liked, pending)}
-                )
-    return stats
-
-
-async def read_viewer_likes(
-    redis: aioredis.Redis, keys: RedisKeys, viewer_id: str, post_ids: Sequence[str]
-) -> set[str]:
-    """The subset of ``post_ids`` the viewer likes (their own fresh likes included)."""
+    """The viewer's view of many posts' counts, in one pipelined round trip."""
     if not post_ids:
-        return set()
-    flags = await _viewer_like_flags(redis, keys, viewer_id, post_ids)
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        queue_counts(pipe, keys, post_ids)
+        queue_viewer_likes(pipe, keys, viewer_id, post_ids)
+        raw, liked, pending = await pipe.execute()
+    likes = likes_of(post_ids, liked, pending)
     return {
-        post_id
-        for post_id, (liked, pending) in zip(post_ids, flags, strict=True)
-        if merge_pending_like(liked, pending)
+        post_id: stats_public(counts, likes[post_id])
+        for post_id, counts in counts_of(post_ids, raw).items()
     }
 
 

@@ -4,9 +4,9 @@ A first page gathers at most ``feed_cap`` pushed candidates (for a viewer return
 after a while, merged from the followees' tails on read), the newest posts of up to
 ``MAX_PULLED`` celebrity followees and the viewer's own posts in two pipelined round
 trips, ranks the newest ``feed_rank_window`` of them within the ranking budget, and
-stores the order of this scroll in a short-lived Redis list: later pages are slices of
-it, so there are no duplicates and no gaps while new posts arrive (they show up on the
-next first page). Visibility is re-checked on every page. Marking the viewer active is
+stores the rest of this scroll's order in one short-lived Redis string: later pages
+are slices of it, so there are no duplicates and no gaps while new posts arrive (they
+show up on the next first page). Visibility is re-checked on every page. Marking the viewer active is
 the worker's, on the feed_opened event the route sends.
 """
 
@@ -18,9 +18,10 @@ import secrets
 import time
 from dataclasses import dataclass
 
+import orjson
 import redis.asyncio as aioredis
 
-from api.readers.engagement import read_stats
+from api.readers.engagement import read_counts
 from api.readers.posts import hydrate_posts
 from domain.clock import SECOND_MS
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
@@ -126,15 +127,15 @@ async def rank_candidates(
     started = time.perf_counter()
     budget_s = s.ranking_budget_ms / SECOND_MS
     try:
-        stats = await asyncio.wait_for(
-            read_stats(redis, keys, [c.post_id for c in window]), budget_s
+        counts = await asyncio.wait_for(
+            read_counts(redis, keys, [c.post_id for c in window]), budget_s
         )
     except TimeoutError:
         logger.warning("engagement counts took over %.0f ms; recency order", s.ranking_budget_ms)
         return by_recency(candidates)
     engagement = {
-        post_id: engagement_score(st.likes, st.comments, st.saves, st.shares)
-        for post_id, st in stats.items()
+        post_id: engagement_score(c.likes, c.comments, c.saves, c.shares)
+        for post_id, c in counts.items()
     }
     spent_ms = (time.perf_counter() - started) * SECOND_MS
     order, _ = rank_within_budget(
@@ -216,24 +217,21 @@ async def read_feed(
         if consumed >= len(ranked):
             return FeedRead(FeedPage(data=posts, next_cursor=None), True, last_seen)
         session_id = secrets.token_hex(6)
-        session = keys.feed_session(viewer_id, session_id)
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(session, *(encode_entry(c) for c in ranked))
-            pipe.expire(session, settings.feed_session_ttl_s)
-            await pipe.execute()
-        page = FeedPage(data=posts, next_cursor=encode_cursor(s=session_id, o=consumed))
+        # The rest of the scroll as one string: one cheap write, whatever its length.
+        scroll = orjson.dumps([encode_entry(c) for c in ranked[consumed:]])
+        await redis.set(
+            keys.feed_session(viewer_id, session_id), scroll, ex=settings.feed_session_ttl_s
+        )
+        page = FeedPage(data=posts, next_cursor=encode_cursor(s=session_id, o=0))
         return FeedRead(page, True, last_seen)
     fields = decode_cursor(cursor, "s", "o")
     session_id, offset = str_field(fields, "s"), int_field(fields, "o")
-    session = keys.feed_session(viewer_id, session_id)
-    window = limit * 2 + 10
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.lrange(session, offset, offset + window - 1)
-        pipe.llen(session)
-        raw, total = await pipe.execute()
-    if total == 0:
+    raw = await redis.get(keys.feed_session(viewer_id, session_id))
+    if raw is None:
         raise Expired("this feed cursor expired; load the first page again")
-    entries = [decode_entry(e) for e in raw]
+    scroll: list[str] = orjson.loads(raw)
+    total = len(scroll)
+    entries = [decode_entry(e) for e in scroll[offset : offset + limit * 2 + 10]]
     posts, consumed = await _fill(redis, keys, viewer_id, entries, limit)
     next_offset = offset + consumed
     page = FeedPage(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -43,16 +44,26 @@ def _public(media_id: str, media: MediaHash) -> MediaPublic:
     )
 
 
+def queue_media(pipe: Any, keys: RedisKeys, media_ids: Sequence[str]) -> None:
+    """One HGETALL per upload onto ``pipe``; ``media_of`` reads the replies."""
+    for media_id in media_ids:
+        pipe.hgetall(keys.media(media_id))
+
+
+def media_of(media_ids: Sequence[str], rows: Sequence[Any]) -> dict[str, tuple[str, MediaPublic]]:
+    """media_id -> (owner_id, state) for those Redis knows."""
+    found = {m: MediaHash.from_fields(row) for m, row in zip(media_ids, rows, strict=True)}
+    return {m: (h.owner_id or "", _public(m, h)) for m, h in found.items() if h is not None}
+
+
 async def read_media_many(
     redis: aioredis.Redis, keys: RedisKeys, media_ids: Sequence[str]
 ) -> dict[str, tuple[str, MediaPublic]]:
     """media_id -> (owner_id, state) for those Redis knows, in one round trip."""
     async with redis.pipeline(transaction=False) as pipe:
-        for media_id in media_ids:
-            pipe.hgetall(keys.media(media_id))
+        queue_media(pipe, keys, media_ids)
         rows = await pipe.execute()
-    found = {m: MediaHash.from_fields(row) for m, row in zip(media_ids, rows, strict=True)}
-    return {m: (h.owner_id or "", _public(m, h)) for m, h in found.items() if h is not None}
+    return media_of(media_ids, rows)
 
 
 async def read_media(

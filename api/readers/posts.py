@@ -1,6 +1,6 @@
 """Post hydration shared by every view that lists posts (feed, profile grid, hashtags).
 
-``hydrate_posts`` turns post ids into ``PostPublic`` in a few pipelined round trips
+``hydrate_posts`` turns post ids into ``PostPublic`` in two pipelined round trips
 and asks ``domain.visibility`` about each one at read time, so deleted, blocked,
 muted, unfollowed and private posts disappear the moment the graph changes.
 """
@@ -11,9 +11,17 @@ from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 
-from api.readers.engagement import read_post_author, read_stats, read_viewer_likes
-from api.readers.media import read_media_many
-from api.readers.ties import read_ties, require_content
+from api.readers.engagement import (
+    counts_of,
+    likes_of,
+    queue_counts,
+    queue_viewer_likes,
+    read_post_author,
+    stats_public,
+    viewer_likes,
+)
+from api.readers.media import media_of, queue_media
+from api.readers.ties import queue_ties, read_ties, require_content, ties_of
 from clients.cassandra import Db
 from domain.clock import from_ms, to_ms
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
@@ -21,7 +29,7 @@ from domain.errors import NotFound
 from domain.visibility import DIRECT, may_see_post, post_shown
 from schemas.redis_hashes import PostHash
 from schemas.redis_keys import RedisKeys
-from schemas.views import MediaPublic, PostPublic, PostsPage, PostStatsPublic
+from schemas.views import MediaPublic, PostPublic, PostsPage
 
 _GRID_TAIL = "SELECT created_at, post_id FROM posts_by_author WHERE author_id = ? AND (created_at, post_id) < (?, ?) LIMIT ?"
 
@@ -37,43 +45,36 @@ async def hydrate_posts(
 ) -> list[PostPublic]:
     """The posts ``viewer_id`` may see, in the given order, with author, media and counts.
 
-    ``surfaces`` names where each post is shown (``domain.visibility``: direct, feed,
-    discovery; direct by default), which decides the rule it must pass; ``sources``
-    labels each post (push, pull, recommended).
+    Two pipelined round trips: the posts with their counts and the viewer's likes, then
+    the authors' ties and the media. ``surfaces`` names where each post is shown
+    (``domain.visibility``: direct, feed, discovery; direct by default), which decides
+    the rule it must pass; ``sources`` labels each post (push, pull, recommended).
     """
     if not post_ids:
         return []
+    ids = list(post_ids)
     async with redis.pipeline(transaction=False) as pipe:
-        for post_id in post_ids:
+        for post_id in ids:
             pipe.hgetall(keys.post(post_id))
-        rows = await pipe.execute()
+        queue_counts(pipe, keys, ids)
+        queue_viewer_likes(pipe, keys, viewer_id, ids)
+        *rows, raw_counts, liked, pending = await pipe.execute()
     found = [
         (post_id, post)
-        for post_id, post in zip(post_ids, map(PostHash.from_fields, rows), strict=True)
+        for post_id, post in zip(ids, map(PostHash.from_fields, rows), strict=True)
         if post is not None and post.state not in ("", "deleted")
     ]
     if not found:
         return []
-    owners = await read_ties(redis, keys, viewer_id, [post.author_id for _, post in found])
-    kept = [
-        (post_id, post)
-        for post_id, post in found
-        if post_shown(
-            (surfaces or {}).get(post_id, DIRECT),
-            owners[post.author_id].ties,
-            owners[post.author_id].account,
-            post.state,
-        )
-    ]
-    if not kept:
-        return []
-    ids = [post_id for post_id, _ in kept]
-    media_ids = [ref["media_id"] for _, post in kept for ref in post.media or ()]
-    # One connection per request, used in turn: gathering these would hold several pool
-    # connections per request and exhaust the pool under load.
-    media = await read_media_many(redis, keys, media_ids) if media_ids else {}
-    stats = await read_stats(redis, keys, ids)
-    liked = await read_viewer_likes(redis, keys, viewer_id, ids)
+    authors = list(dict.fromkeys(post.author_id for _, post in found))
+    media_ids = [ref["media_id"] for _, post in found for ref in post.media or ()]
+    async with redis.pipeline(transaction=False) as pipe:
+        n_ties = queue_ties(pipe, keys, viewer_id, authors)
+        queue_media(pipe, keys, media_ids)
+        replies = await pipe.execute()
+    owners = ties_of(viewer_id, authors, replies[:n_ties])
+    media = media_of(media_ids, replies[n_ties:])
+    counts, likes = counts_of(ids, raw_counts), likes_of(ids, liked, pending)
     return [
         PostPublic(
             post_id=post_id,
@@ -90,11 +91,17 @@ async def hydrate_posts(
             state=post.state,
             reason=post.reason if post.author_id == viewer_id else None,
             created_at=post.created_ms,
-            stats=stats.get(post_id) or PostStatsPublic(),
-            viewer_has_liked=post_id in liked,
+            stats=stats_public(counts[post_id], likes[post_id]),
+            viewer_has_liked=viewer_likes(likes[post_id]),
             source=sources.get(post_id) if sources else None,
         )
-        for post_id, post in kept
+        for post_id, post in found
+        if post_shown(
+            (surfaces or {}).get(post_id, DIRECT),
+            owners[post.author_id].ties,
+            owners[post.author_id].account,
+            post.state,
+        )
     ]
 
 

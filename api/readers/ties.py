@@ -1,6 +1,7 @@
 """The facts the visibility policy needs, for one viewer and many owners, in one round trip.
 
-``read_ties`` is the one reader every route uses before ``domain.visibility`` decides:
+``read_ties`` is the one reader every route uses before ``domain.visibility`` decides
+(``queue_ties``/``ties_of`` put the same reads in a pipeline of the caller's):
 how the viewer stands to each owner (follows, close friend, requested, blocked either
 way, muted) and the owner's account (private, deleted) with its profile card.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -43,25 +45,28 @@ def _profile(user_id: str, cached: ProfileHash | None) -> UserPublic:
     )
 
 
-async def read_ties(
-    redis: aioredis.Redis, keys: RedisKeys, viewer_id: str, owner_ids: Sequence[str]
-) -> dict[str, Owner]:
-    """owner_id -> ``Owner`` for each distinct owner, in one pipelined round trip."""
-    owners = list(dict.fromkeys(owner_ids))
-    if not owners:
-        return {}
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.smismember(keys.following(viewer_id), owners)
-        pipe.smismember(keys.close_friend_of(viewer_id), owners)
-        pipe.smismember(keys.requests_sent(viewer_id), owners)
-        pipe.smismember(keys.blocked(viewer_id), owners)
-        pipe.smismember(keys.muted(viewer_id), owners)
-        for owner in owners:
-            pipe.hgetall(keys.user(owner))
-        follows, close, requested, blocked, muted, *profiles = await pipe.execute()
+# Commands ``queue_ties`` puts on a pipeline before the owners' profiles.
+_SETS = 5
+
+
+def queue_ties(pipe: Any, keys: RedisKeys, viewer_id: str, owners: Sequence[str]) -> int:
+    """The ties' commands onto ``pipe``; returns how many replies ``ties_of`` reads."""
+    pipe.smismember(keys.following(viewer_id), owners)
+    pipe.smismember(keys.close_friend_of(viewer_id), owners)
+    pipe.smismember(keys.requests_sent(viewer_id), owners)
+    pipe.smismember(keys.blocked(viewer_id), owners)
+    pipe.smismember(keys.muted(viewer_id), owners)
+    for owner in owners:
+        pipe.hgetall(keys.user(owner))
+    return _SETS + len(owners)
+
+
+def ties_of(viewer_id: str, owners: Sequence[str], replies: Sequence[Any]) -> dict[str, Owner]:
+    """owner_id -> ``Owner`` from the replies of ``queue_ties``."""
+    follows, close, requested, blocked, muted = replies[:_SETS]
     out = {}
     for i, owner in enumerate(owners):
-        cached = ProfileHash.from_fields(profiles[i])
+        cached = ProfileHash.from_fields(replies[_SETS + i])
         out[owner] = Owner(
             ties=Ties(
                 viewer_id=viewer_id,
@@ -80,6 +85,19 @@ async def read_ties(
             known=cached is not None,
         )
     return out
+
+
+async def read_ties(
+    redis: aioredis.Redis, keys: RedisKeys, viewer_id: str, owner_ids: Sequence[str]
+) -> dict[str, Owner]:
+    """owner_id -> ``Owner`` for each distinct owner, in one pipelined round trip."""
+    owners = list(dict.fromkeys(owner_ids))
+    if not owners:
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        queue_ties(pipe, keys, viewer_id, owners)
+        replies = await pipe.execute()
+    return ties_of(viewer_id, owners, replies)
 
 
 async def read_owner(

@@ -42,7 +42,7 @@ from PIL import Image
 
 from domain.visibility import Ties
 from schemas.events import make_event
-from schemas.redis_hashes import ProfileHash
+from schemas.redis_hashes import PostCounts, ProfileHash
 from schemas.redis_keys import RedisKeys
 from settings import Settings
 
@@ -266,7 +266,8 @@ class Builder:
 
     def _comments(self, post_id: str, count: int) -> None:
         key, what = self.keys.post_stats(post_id), f"{count} comments on {post_id}"
-        self.expect(what, lambda: self.redis.hget(key, "comments") == str(count))
+        comments = lambda: PostCounts.from_value(self.redis.get(key)).comments  # noqa: E731
+        self.expect(what, lambda: comments() == count)
 
     def _saved(self, user: str, post_id: str) -> None:
         key = self.keys.saved(user)

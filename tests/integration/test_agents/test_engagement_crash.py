@@ -72,17 +72,18 @@ def _produce(settings: Settings, events: list[dict[str, object]]) -> None:
 
 async def _redis_view(settings: Settings) -> tuple[dict[str, int], dict[str, set[str]]]:
     from clients.redis import connect
+    from schemas.redis_hashes import PostCounts
     from schemas.redis_keys import RedisKeys
 
     redis, keys = connect(settings), RedisKeys(settings.namespace)
     posts = [f"p{i}" for i in range(POSTS)]
     async with redis.pipeline(transaction=False) as pipe:
         for post_id in posts:
-            pipe.hget(keys.post_stats(post_id), "likes")
+            pipe.get(keys.post_stats(post_id))
             pipe.smembers(keys.post_likers(post_id))
         flat = await pipe.execute()
     await redis.aclose()
-    counts = {p: int(flat[2 * i] or 0) for i, p in enumerate(posts)}
+    counts = {p: PostCounts.from_value(flat[2 * i]).likes for i, p in enumerate(posts)}
     likers = {p: set(flat[2 * i + 1]) for i, p in enumerate(posts)}
     return counts, likers
 

@@ -1,5 +1,8 @@
 """Dependencies as ``Annotated`` aliases: a route's signature says what it uses.
 
+Each is ``async def`` though none awaits: FastAPI runs a plain ``def`` dependency in
+its thread pool, a thread hop per dependency per request.
+
 The lifespan keeps the clients it opened in one ``AppState``; routes never take it
 whole but declare the clients and values they use (``RedisDep``, ``KeysDep``, ...),
 and pass those on to readers and ``api.writes``.
@@ -35,7 +38,7 @@ class AppState:
     store: ObjectStore | None = None
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     """What the lifespan opened; only the narrow dependencies below read it."""
     return request.app.state.photostream  # type: ignore[no-any-return]
 
@@ -43,31 +46,31 @@ def get_state(request: Request) -> AppState:
 _State = Annotated[AppState, Depends(get_state)]
 
 
-def get_redis(state: _State) -> aioredis.Redis:
+async def get_redis(state: _State) -> aioredis.Redis:
     return state.redis
 
 
-def get_db(state: _State) -> Db:
+async def get_db(state: _State) -> Db:
     return state.db
 
 
-def get_keys(state: _State) -> RedisKeys:
+async def get_keys(state: _State) -> RedisKeys:
     return state.keys
 
 
-def get_producer(state: _State) -> EventProducer:
+async def get_producer(state: _State) -> EventProducer:
     return state.producer
 
 
-def get_settings_dep(state: _State) -> Settings:
+async def get_settings_dep(state: _State) -> Settings:
     return state.settings
 
 
-def get_secret(state: _State) -> str:
+async def get_secret(state: _State) -> str:
     return state.secret
 
 
-def get_store(state: _State) -> ObjectStore:
+async def get_store(state: _State) -> ObjectStore:
     if state.store is None:
         raise ApiError(503, "unavailable", "the object store is not configured")
     return state.store
@@ -88,7 +91,7 @@ _bearer = HTTPBearer(
 )
 
 
-def get_current_user(
+async def get_current_user(
     request: Request,
     secret: SecretDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

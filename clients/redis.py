@@ -23,6 +23,9 @@ def connect(settings: Settings) -> aioredis.Redis:
         host=settings.redis_host,
         port=settings.redis_port,
         decode_responses=True,
+        # RESP2: redis-py speaks RESP3 by default and converts every reply back to the
+        # RESP2 shapes (scores formatted to text and parsed again), a cost per element.
+        protocol=2,
         socket_connect_timeout=3,
         health_check_interval=30,
         max_connections=MAX_CONNECTIONS,

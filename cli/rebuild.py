@@ -15,6 +15,7 @@ def rebuild(flush: bool) -> None:
     from settings import get_settings
     from sinks.connections import Connections
     from sinks.rebuild import REBUILDERS
+    from sinks.search import rebuild_search
 
     async def run() -> None:
         conn = Connections(get_settings())
@@ -24,7 +25,8 @@ def rebuild(flush: bool) -> None:
                 async for key in conn.redis().scan_iter(match=conn.keys.all_pattern(), count=1000):
                     deleted += await conn.redis().delete(key)
                 click.echo(f"deleted {deleted} Redis keys")
-            for name, rebuilder in REBUILDERS.items():
+            # Search last: it ranks by the follower counts the graph's rebuild restored.
+            for name, rebuilder in {**REBUILDERS, "search": rebuild_search}.items():
                 started = time.monotonic()
                 count = await rebuilder(conn)
                 click.echo(f"{name}: {count} rebuilt in {time.monotonic() - started:.1f} s")

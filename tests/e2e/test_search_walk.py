@@ -221,3 +221,59 @@ def test_users_and_hashtags_together_paginated_with_json_errors(
     anonymous = httpx.get(f"{api.url}/v1/search", params={"q": t}, timeout=10)
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"
     assert _search(api, headers, "!!!").json()["data"] == []
+
+
+def test_rebuild_restores_the_index_from_cassandra(
+    worker, api, producer, token_for, settings, test_env
+) -> None:  # type: ignore[no-untyped-def]
+    from clients.redis import connect
+    from schemas.redis_keys import RedisKeys
+
+    t = _token()
+    users = [f"{t}-{i}" for i in range(3)]
+    for i, user in enumerate(users):
+        _profile(producer, user, f"{t}rb{i}", f"Re Built {i}")
+    _graph(producer, "follow", users[1], users[2])
+    _post(producer, users[0], f"#{t}kept")
+    producer.flush()
+    headers = token_for(users[0])
+
+    def results() -> Any:
+        r = _search(api, headers, t, limit=50)
+        assert r.status_code == 200, r.text
+        return r.json()["data"]
+
+    def complete() -> Any:
+        found = results()
+        counts = [x["user"]["followers"] for x in found if x["user"]]
+        return found if len(found) == 4 and 1 in counts else None
+
+    before = _until(complete, "the users and the tag found, with the follow counted")
+
+    async def drop() -> int:
+        redis = connect(settings)
+        pattern = RedisKeys(settings.namespace).all_pattern().removesuffix("*") + "search:*"
+        try:
+            return sum([await redis.delete(k) async for k in redis.scan_iter(match=pattern)])
+        finally:
+            await redis.aclose()
+
+    import asyncio
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    assert asyncio.run(drop()) > 0
+    assert results() == []
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "rebuild"],
+        env={**test_env, "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert "search:" in result.stdout.decode()
+    assert results() == before

@@ -297,6 +297,5 @@ class SearchResultPublic(BaseModel):
 
 
 class SearchPage(BaseModel):
-    query: str = Field(description="the query as matched (folded like hashtags)")
     data: list[SearchResultPublic] = Field(description="best first")
     next_cursor: str | None = None

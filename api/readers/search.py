@@ -298,7 +298,7 @@ async def read_search(
     query = search.normalize_query(q)
     offset = search.decode_search_cursor(cursor, query, kind) if cursor else 0
     if not query:
-        return SearchPage(query=query, data=[])
+        return SearchPage(data=[])
     kinds = search.KINDS if kind == "all" else (USER if kind == "users" else HASHTAG,)
     found = await _find(redis, keys, viewer_id, query, kinds)
     ranked, facts = await _rank(redis, keys, viewer_id, query, found)
@@ -307,4 +307,4 @@ async def read_search(
     next_cursor = (
         search.encode_search_cursor(query, kind, next_offset) if next_offset is not None else None
     )
-    return SearchPage(query=query, data=data, next_cursor=next_cursor)
+    return SearchPage(data=data, next_cursor=next_cursor)

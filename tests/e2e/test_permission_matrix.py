@@ -31,6 +31,7 @@ import pytest
 
 from api.main import create_app
 from domain import visibility as policy
+from tests.e2e.matrix_search import QUERIES
 from tests.e2e.matrix_world import (
     COMMENT_STATES,
     LABELS,
@@ -347,7 +348,8 @@ def cells(w: World, method: str, path: str, subject: str, rule: Rule) -> Iterato
             viewer = fresh.get(label) if fresh else viewer
             who, _, variant = label.partition(":")
             scan = forbidden(w, viewer, rule.surface), secret(w, viewer)
-            yield Cell(who, variant or "-", "-", viewer, path, True, *scan)
+            for query in QUERIES[route](w) if route in QUERIES else [""]:
+                yield Cell(who, variant or "-", "-", viewer, path + query, True, *scan)
         return
     for variant in VARIANTS:
         account = w.main[variant]

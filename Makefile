@@ -9,12 +9,13 @@ STAMP     := $(VENV)/.installed
 # Debian packages the services and the media pipeline need.
 APT_PKGS  := redis-server ffmpeg libimage-exiftool-perl kcat wrk
 
-.PHONY: help setup sysdeps venv services services-down migrate test unit lint demo demo-stop clean
+.PHONY: help setup sysdeps venv bench-tools services services-down migrate test unit lint demo demo-stop clean
 
 help:
 	@echo "make demo   - install, start services, migrate, run worker + API + a synthetic workload"
 	@echo "make test   - install, start services, run unit and integration tests"
 	@echo "make lint   - ruff and import-linter"
+	@echo "make bench-tools - the open-loop load generator the read benchmark drives (vegeta)"
 	@echo "make demo-stop / services-down / clean"
 
 $(STAMP): pyproject.toml
@@ -39,6 +40,11 @@ sysdeps:
 	fi
 
 setup: sysdeps venv
+
+# vegeta, built from the Go module proxy into .tools/bin (benchmarks only).
+VEGETA_VERSION := v12.13.0
+bench-tools:
+	@test -x .tools/bin/vegeta || GOBIN=$(CURDIR)/.tools/bin go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 
 services: setup
 	$(PS) services up

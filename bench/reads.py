@@ -6,7 +6,9 @@ candidates per feed) and ``--celebrities`` celebrities (pulled at read time), an
 celebrities post stories. Then ``wrk`` (a C load generator, not Python on these cores)
 drives each route at fixed connection counts, every request as one of the viewers in
 turn, and the same run measures ``GET /livez`` (no store touched: the framework's
-ceiling) so every figure stands beside its ratio to it.
+ceiling) so every figure stands beside its ratio to it. Then ``vegeta`` (Go; ``make
+bench-tools``) offers each route fixed rates, shares of what it served closed loop, open
+loop: requests keep coming while the server is slow, so queueing shows in the tail.
 """
 
 from __future__ import annotations
@@ -73,6 +75,53 @@ def wrk(
         "p50_ms": figures["p50_us"] / 1000,
         "p99_ms": figures["p99_us"] / 1000,
         "errors": figures["errors"] + figures["non2xx"],
+    }
+
+
+# Where ``make bench-tools`` installs the open-loop load generator.
+VEGETA = Path(__file__).resolve().parent.parent / ".tools" / "bin" / "vegeta"
+
+
+def vegeta(
+    url: str, paths: list[str], tokens: list[str], *, rate: float, seconds: int
+) -> dict[str, float]:
+    """Offer ``rate`` requests/s whatever the answers (open loop: a slow server meets a
+    queue, not a politer client), with vegeta (Go, not Python on these cores)."""
+    binary = str(VEGETA) if VEGETA.exists() else shutil.which("vegeta")
+    if binary is None:
+        raise click.ClickException("vegeta is not installed: run `make bench-tools`")
+    targets = "\n".join(
+        f"GET {url}{paths[i % len(paths)]}\nAuthorization: Bearer {tokens[i % len(tokens)]}\n"
+        for i in range(max(len(paths), len(tokens)))
+    )
+    attack = subprocess.run(
+        [
+            binary,
+            "attack",
+            f"-rate={max(1, round(rate))}/s",
+            f"-duration={seconds}s",
+            "-timeout=30s",
+            "-max-workers=512",
+        ],
+        input=targets.encode(),
+        capture_output=True,
+        check=True,
+    )
+    report = subprocess.run(
+        [binary, "report", "-type=json"],
+        input=attack.stdout,
+        capture_output=True,
+        check=True,
+    )
+    figures = json.loads(report.stdout)
+    latencies = figures["latencies"]
+    codes = figures.get("status_codes") or {}
+    return {
+        "offered": rate,
+        "rate": figures["throughput"],
+        "p50_ms": latencies["50th"] / 1e6,
+        "p99_ms": latencies["99th"] / 1e6,
+        "errors": sum(n for code, n in codes.items() if not code.startswith("2")),
     }
 
 
@@ -174,6 +223,13 @@ async def _wait_sizes(
 @click.option("--celebrities", default=5, show_default=True)
 @click.option("--connections", default="1,64", show_default=True, help="wrk connection counts.")
 @click.option("--seconds", default=10, show_default=True, help="wrk seconds per route and count.")
+@click.option(
+    "--open-loop",
+    default="0.5,0.9",
+    show_default=True,
+    help="Offered rates, as shares of each route's closed-loop rate at the most "
+    "connections, driven open loop by vegeta ('' to skip).",
+)
 @click.option("--api-workers", default=1, show_default=True, help="API processes.")
 def reads(
     viewers: int,
@@ -182,6 +238,7 @@ def reads(
     celebrities: int,
     connections: str,
     seconds: int,
+    open_loop: str,
     api_workers: int,
 ) -> None:
     """Feed, post, tray and trending reads under wrk, each beside GET /livez."""
@@ -251,6 +308,19 @@ def reads(
                     f"p50 {figures['p50_ms']:6.1f} ms  p99 {figures['p99_ms']:7.1f} ms  "
                     f"errors {figures['errors']:.0f}"
                 )
+        most = max(counts)
+        shares = [float(x) for x in open_loop.split(",") if x.strip()]
+        opened = []
+        for share in shares:
+            for name, paths in routes.items():
+                closed = next(f["rate"] for c, n, f in rows if c == most and n == name)
+                figures = vegeta(url, paths, tokens, rate=share * closed, seconds=seconds)
+                opened.append((share, name, figures))
+                click.echo(
+                    f"  open {share:.0%}  {name:<28} offered {figures['offered']:>8,.0f}/s  "
+                    f"served {figures['rate']:>8,.0f}/s  p50 {figures['p50_ms']:6.1f} ms  "
+                    f"p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']:.0f}"
+                )
     click.echo("")
     click.echo(
         f"{'conns':>5}  {'route':<28} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>8}  share of /livez"
@@ -263,3 +333,18 @@ def reads(
                     f"{c:>5}  {name:<28} {f['rate']:>9,.0f} {f['p50_ms']:>7.1f} {f['p99_ms']:>8.1f}"
                     f"  {f['rate'] / ceiling:6.1%}"
                 )
+    if opened:
+        click.echo("")
+        click.echo(
+            f"open loop: each route offered a share of its own {most}-connection rate "
+            "(vegeta), /livez the same share of its own"
+        )
+        click.echo(
+            f"{'share':>5}  {'route':<28} {'offered/s':>9} {'served/s':>9} "
+            f"{'p50 ms':>7} {'p99 ms':>8}"
+        )
+        for share, name, f in opened:
+            click.echo(
+                f"{share:>5.0%}  {name:<28} {f['offered']:>9,.0f} {f['rate']:>9,.0f} "
+                f"{f['p50_ms']:>7.1f} {f['p99_ms']:>8.1f}"
+            )

@@ -6,9 +6,9 @@ hashtags, profiles). Then, four times, a producer keeps sending events of every 
 while the worker is stopped with SIGTERM (it must exit by itself, code 0) or killed
 with SIGKILL and started again at once. After each restart one more event of every
 type is sent, and every view the API serves (profiles and counts, followers, feeds,
-saved lists, trays, post stats, comments, story receipts, trending, media states) must
-equal the tally ``tests/e2e/world.py`` keeps from the produced events. Then every
-consumed topic must be committed to its end: nothing is left unacked.
+saved lists, trays, post stats, comments, story receipts, trending, search results,
+media states) must equal the tally ``tests/e2e/world.py`` keeps from the produced
+events. Then every consumed topic must be committed to its end: nothing is left unacked.
 
 The worker and the API run in a namespace of their own, so no other test sees them.
 """

@@ -460,6 +460,9 @@ class World:
             for t in self.stories.values()
         )
 
+    def used_tags(self) -> list[str]:
+        return sorted({tag for t in self.posts.values() for tag in t.tags})
+
     def post_state(self, post: PostTruth) -> str:
         outcomes = [self.media[m][1] for m in post.media]
         return "failed" if "failed" in outcomes else "ready"
@@ -531,6 +534,11 @@ class World:
             for tag in t.tags:
                 trending[tag].add(t.author)
         views["trending 1h"] = {tag: len(a) for tag, a in trending.items()}
+        # Search: each user by their current username, each tag with its live posts.
+        for u in self.users:
+            views[f"search {u}"] = self.profiles[u][0]
+        for tag in self.used_tags():
+            views[f"search #{tag}"] = sum(tag in t.tags for t in live_posts.values()) or None
         gone = {m for t in self.posts.values() if t.deleted for m in t.media}
         for m, (_, outcome) in self.media.items():
             # A deleted post takes its media (state and files) with it.
@@ -607,6 +615,14 @@ class World:
                     )
             r = get(self.users[0], "/v1/trending/hashtags", window="1h", limit=100)
             views["trending 1h"] = {x["tag"]: x["count"] for x in r.json()["data"]}
+            for u in self.users:
+                r = get(u, "/v1/search", q=self.profiles[u][0], type="users", limit=50)
+                found = [x["user"] for x in r.json()["data"] if x["user"]["user_id"] == u]
+                views[f"search {u}"] = found[0]["username"] if found else r.status_code
+            for tag in self.used_tags():
+                r = get(self.users[0], "/v1/search", q=tag, type="hashtags", limit=50)
+                counts = {x["hashtag"]["tag"]: x["hashtag"]["posts"] for x in r.json()["data"]}
+                views[f"search #{tag}"] = counts.get(tag)
             for m, (owner, _) in self.media.items():
                 r = get(owner, f"/v1/media/{m}")
                 views[f"media {m}"] = r.json()["state"] if r.status_code == 200 else r.status_code

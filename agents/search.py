@@ -50,6 +50,8 @@ BATCH_WITHIN_S = 0.1
 BATCH_MAX_EVENTS = 5000
 # How soon a follow's popularity is read again, once the graph has projected its count.
 REFRESH_INTERVAL_S = 2.0
+# Users rescored per Redis round trip by the refresh.
+REFRESH_CHUNK = 5000
 
 users_and_graph_topic = join(USERS, GRAPH)
 
@@ -176,10 +178,13 @@ search_tag_marks.on_recover(recovered_tags)
 async def refresh_once() -> None:
     users, tags = refresh.take()
     try:
-        if users:
-            # Top-list scores only: the terms are the batches' to write (a rename
-            # applied meanwhile must not see its old terms written back).
-            terms = {u: t for u in users if (t := indexed_terms(u))}
+        # Top-list scores only: the terms are the batches' to write (a rename applied
+        # meanwhile must not see its old terms written back). In chunks: after a
+        # recovery this is every user of the worker's partitions.
+        ids = sorted(users)
+        for start in range(0, len(ids), REFRESH_CHUNK):
+            chunk = ids[start : start + REFRESH_CHUNK]
+            terms = {u: t for u in chunk if (t := indexed_terms(u))}
             await write_user_index(connections, [], terms)
         if tags:
             await write_tag_index(connections, {tag: tag_counts.get(tag) for tag in tags})

@@ -24,7 +24,15 @@ import faust
 
 from domain.clock import now_ms, to_micros
 from domain.fanout import story_recipients
-from domain.stories import LiveStory, add_story, expired_stories, is_live, remove_story, tray_scores
+from domain.stories import (
+    LiveStory,
+    add_story,
+    expired_stories,
+    is_live,
+    remove_story,
+    tray_scores,
+    view_counts,
+)
 from schemas.events import (
     EventBase,
     StoryCreated,
@@ -235,7 +243,18 @@ async def flush_story_views() -> None:
 
 @story_first_views.on_recover
 async def _reflush_after_recovery() -> None:
-    # A new owner of these partitions re-flushes everything it recovered (idempotent).
-    for (story_id, viewer), ms in list(first_views_log.raw.items()):
+    """Counts from the recovered first views, everything re-flushed (idempotent).
+
+    The two tables' changelogs are written one after the other, so a crash between them
+    can leave a batch's first views durable and its counts not; the first views are the
+    truth, and a count that disagrees is corrected (and staged for the next batch)."""
+    first_views = list(first_views_log.raw.items())
+    partitions = story_first_views.data._key_partition
+    counts = view_counts(first_views)
+    for (story_id, viewer), ms in first_views:
         _dirty_viewers.setdefault(story_id, {})[viewer] = None if ms is None else int(ms)
         _dirty_counts.add(story_id)
+        if view_count(story_id) != counts.get(story_id, 0):
+            partition = partitions.get((story_id, viewer), 0)
+            view_counts_log.put(partition, story_id, counts.get(story_id, 0))
+    logger.info("recounted views of %d stories from %d receipts", len(counts), len(first_views))

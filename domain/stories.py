@@ -114,3 +114,13 @@ def tray_sort_key(entry: TrayCandidate) -> tuple[bool, bool, int, str]:
 def order_tray(entries: Iterable[TrayCandidate], now_ms: int) -> list[TrayCandidate]:
     """Close friends first, then unseen before seen, then newest first; expired dropped."""
     return sorted((e for e in entries if is_live(e.latest_ms, now_ms)), key=tray_sort_key)
+
+
+def view_counts(first_views: Iterable[tuple[tuple[str, str], int | None]]) -> dict[str, int]:
+    """Each story's distinct viewers from its first views ((story, viewer) -> ms, None
+    once withdrawn): the count is derived state, recomputed after every recovery."""
+    counts: dict[str, int] = {}
+    for (story_id, _), ms in first_views:
+        if ms is not None:
+            counts[story_id] = counts.get(story_id, 0) + 1
+    return counts

@@ -21,7 +21,13 @@ from agents.stories import (
 from domain.stories import LiveStory
 from schemas.events import EventBase
 from sinks.stories import SeenMark
-from tables.stories import author_stories, story_first_views, story_view_counts
+from tables.stories import (
+    author_stories,
+    first_views_log,
+    story_first_views,
+    story_view_counts,
+    view_counts_log,
+)
 from tests.factories import event_factory
 from tests.unit.test_agents.conftest import until
 from tests.unit.test_agents.test_erasure import erasure_fakes  # noqa: F401 (autouse)
@@ -294,3 +300,15 @@ async def test_story_view_removed_twice_or_unknown_counts_once(views: Any, sinks
     await flush_receipts()
     # The rows are cleared again (a withdrawal after a crash still clears them); no count.
     assert sinks.args("write_receipts")[-1] == ({"s1": {"v1": None, "nobody": None}}, {})
+
+
+async def test_recovery_recounts_views_from_first_views(harness: Any) -> None:
+    # As a crash between the two changelogs leaves them: a first view durable, its count not.
+    first_views_log.raw[("s1", "v1")] = 1
+    first_views_log.raw[("s1", "v2")] = 2
+    first_views_log.raw[("s1", "v3")] = None  # withdrawn
+    view_counts_log.raw["s1"] = 1
+    await agent_module._reflush_after_recovery()
+    assert view_counts_log.raw["s1"] == 2
+    assert [(key, value) for _, key, value in view_counts_log.seal()] == [("s1", 2)]
+    assert agent_module._dirty_viewers == {"s1": {"v1": 1, "v2": 2, "v3": None}}

@@ -16,6 +16,7 @@ from domain.stories import (
     latest_visible_ms,
     order_tray,
     remove_story,
+    view_counts,
 )
 
 NOW = 1_800_000_000_000
@@ -118,3 +119,14 @@ def test_after_a_removal_each_follower_gets_the_newest_story_left_for_them() -> 
     )
     assert tray_scores(left, audience, now_ms=now) == {"fan": now - 5000, "friend": now - 1000}
     assert tray_scores([], audience, now_ms=now) == {"fan": None, "friend": None}
+
+
+def test_view_counts_count_first_views_not_withdrawn_ones() -> None:
+    first = [
+        (("s1", "v1"), NOW),
+        (("s1", "v2"), NOW + 1),
+        (("s1", "v3"), None),
+        (("s2", "v1"), NOW),
+    ]
+    assert view_counts(first) == {"s1": 2, "s2": 1}
+    assert view_counts([(("s3", "v1"), None)]) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,12 +11,16 @@ from domain.trending import (
     HOUR_MS,
     MAX_USES_PER_USER_TAG,
     add_use,
+    copy_fields,
     count_in_window,
+    count_use,
     newest_use,
     normalize_tag,
     parse_hashtags,
     rank_tags,
     remove_use,
+    route_created,
+    route_deleted,
     window_ms,
 )
 
@@ -106,3 +111,66 @@ def test_windows_nest(newest: dict[str, int]) -> None:
 def test_rank_tags_orders_by_count_then_tag() -> None:
     assert rank_tags({"b": 2, "a": 2, "c": 5, "z": 0}, 10) == [("c", 5), ("a", 2), ("b", 2)]
     assert rank_tags({"b": 2, "a": 2, "c": 5}, 1) == [("c", 5)]
+
+
+# --- the re-key and the counter's decisions ---------------------------------------------
+
+
+def test_route_created_copies_each_tag_with_its_author_and_time() -> None:
+    routed = route_created(None, author_id="a1", caption="#Sun and #sea", created_ms=NOW)
+    assert routed is not None
+    assert routed.tags == ("sun", "sea")
+    assert (routed.author_id, routed.created_ms) == ("a1", NOW)
+    assert routed.record == {"tags": ["sun", "sea"], "author_id": "a1", "created_ms": NOW}
+
+
+def test_route_created_without_tags_or_after_its_deletion_sends_nothing() -> None:
+    assert route_created(None, author_id="a1", caption="no tags", created_ms=NOW) is None
+    gone = {"author_id": "a1", "deleted": True}
+    assert route_created(gone, author_id="a1", caption="#late", created_ms=NOW) is None
+
+
+def test_route_created_replayed_routes_again() -> None:
+    first = route_created(None, author_id="a1", caption="#sun", created_ms=NOW)
+    assert first is not None
+    again = route_created(first.record, author_id="a1", caption="#sun", created_ms=NOW)
+    assert again == first
+
+
+def test_route_deleted_removes_from_every_known_tag_and_marks_the_post() -> None:
+    known = {"tags": ["a", "b"], "author_id": "a1", "created_ms": NOW - 5}
+    routed = route_deleted(known, author_id="a1")
+    assert routed is not None
+    assert routed.tags == ("a", "b") and routed.created_ms == NOW - 5
+    assert routed.record == {**known, "deleted": True}
+
+
+def test_route_deleted_unknown_post_marked_without_copies() -> None:
+    routed = route_deleted(None, author_id="a1")
+    assert routed is not None
+    assert routed.tags == () and routed.record == {"author_id": "a1", "deleted": True}
+
+
+def test_route_deleted_by_another_user_ignored() -> None:
+    known = {"tags": ["a"], "author_id": "a1", "created_ms": NOW}
+    assert route_deleted(known, author_id="intruder") is None
+
+
+def test_copy_fields_read_and_refused_when_malformed() -> None:
+    assert copy_fields({"tag": "sun", "author_id": "a1", "created_ms": "12"}) == ("sun", "a1", 12)
+    for extra in (
+        {},
+        {"tag": "sun", "author_id": "a1"},
+        {"tag": "", "author_id": "a1", "created_ms": 1},
+    ):
+        with pytest.raises(ValueError, match="not a hashtag copy"):
+            copy_fields(extra)
+
+
+def test_count_use_is_idempotent_and_removal_wins_over_replayed_creation() -> None:
+    uses = count_use({}, post_id="p1", created_ms=NOW, deleted=False, now_ms=NOW)
+    assert count_use(uses, post_id="p1", created_ms=NOW, deleted=False, now_ms=NOW) == uses
+    gone = count_use(uses, post_id="p1", created_ms=NOW, deleted=True, now_ms=NOW)
+    assert gone == {} and newest_use(gone) is None
+    old = NOW - HORIZON_MS - 1
+    assert count_use({}, post_id="p2", created_ms=old, deleted=False, now_ms=NOW) == {}

@@ -3,8 +3,9 @@
 Against the real services, in a throw-away namespace:
 
 1. ``--viewers`` viewers each follow the same ``--authors`` authors (the graph is
-   written the way the graph agent writes it: Cassandra ``followers`` rows and Redis
-   ``following`` sets); a share of the authors count each viewer as a close friend.
+   written the way the graph agent writes it: Cassandra ``followers`` rows, Redis
+   ``following`` and ``followers`` sets); a share of the authors count each viewer as
+   a close friend.
 2. One story per author is produced; the worker fans each out to its followers'
    trays. Reported: time until every tray is complete, and tray writes/s.
 3. A share of the stories are watched, so trays mix seen and unseen entries.
@@ -12,6 +13,11 @@ Against the real services, in a throw-away namespace:
    ``--seconds``; the reference is the same number of asyncio tasks doing the raw,
    pipelined Redis reads of the same keys (what the reader fetches, without HTTP,
    JSON or ordering), measured in the same run.
+5. ``--view-events`` story views (repeat views and re-sent duplicates among them) are
+   produced pre-serialised; the steady rate of the worker's committed offsets on the
+   story-views topic (10 % to 90 %) is the views/s, beside a do-nothing Faust agent
+   iterating the same topic (``bench.faust_iteration``) and a raw confluent-kafka
+   consumer; then every story's view count in Redis must equal its distinct viewers.
 """
 
 from __future__ import annotations
@@ -23,10 +29,13 @@ import time
 import click
 import httpx
 
-from bench.harness import BenchNamespace, percentile
+from bench.engagement import CommitWatch, steady_rate
+from bench.faust_iteration import faust_iteration_rate
+from bench.harness import BenchNamespace, percentile, raw_consume_rate
 from domain.stories import live_since_ms
 from schemas.events import make_event
 from schemas.redis_keys import RedisKeys
+from schemas.topics import STORY_VIEWS
 
 
 async def _seed_graph(
@@ -47,6 +56,8 @@ async def _seed_graph(
     async with redis.pipeline(transaction=False) as pipe:
         for v in viewers:
             pipe.sadd(keys.following(v), *authors)
+        for a in authors:
+            pipe.sadd(keys.followers(a), *viewers)  # the audience the fan-out reads
         for a in authors:
             close = [v for v in viewers if rng.random() < 0.05]
             if close:
@@ -69,6 +80,36 @@ async def _tray_sizes(ns: BenchNamespace, viewers: list[str]) -> int:
         sizes = await pipe.execute()
     await redis.aclose()
     return sum(sizes)
+
+
+def _views(
+    n: int, stories: list[tuple[str, str]], viewers: int, rng: random.Random
+) -> list[tuple[bytes, bytes, str, str]]:
+    """``n`` story_viewed messages (key, value, story, viewer), a tenth of them re-sent
+    copies of earlier ones (the same event id) and many repeat views."""
+    out: list[tuple[bytes, bytes, str, str]] = []
+    while len(out) < n:
+        if out and rng.random() < 0.1:
+            out.append(rng.choice(out))
+            continue
+        author, story_id = rng.choice(stories)
+        viewer = f"w{rng.randrange(viewers)}"
+        event = make_event("story_viewed", user_id=viewer, story_id=story_id, owner_id=author)
+        out.append((story_id.encode(), event.to_json(), story_id, viewer))
+    return out
+
+
+async def _view_counts(ns: BenchNamespace, story_ids: list[str]) -> dict[str, int]:
+    from clients.redis import connect
+
+    redis = connect(ns.settings)
+    keys = RedisKeys(ns.name)
+    async with redis.pipeline(transaction=False) as pipe:
+        for story_id in story_ids:
+            pipe.get(keys.story_views(story_id))
+        values = await pipe.execute()
+    await redis.aclose()
+    return {s: int(v or 0) for s, v in zip(story_ids, values, strict=True)}
 
 
 async def _load(worker_fn, clients: int, seconds: float) -> tuple[list[float], int]:  # type: ignore[no-untyped-def]
@@ -144,7 +185,12 @@ async def _raw_reads(
 @click.option("--clients", default=64, show_default=True, help="Concurrent readers.")
 @click.option("--seconds", default=10.0, show_default=True, help="Duration of each read run.")
 @click.option("--seen-share", default=0.3, show_default=True, help="Stories already watched.")
-def stories(viewers: int, authors: int, clients: int, seconds: float, seen_share: float) -> None:
+@click.option(
+    "--view-events", default=60_000, show_default=True, help="Story views in the views run."
+)
+def stories(
+    viewers: int, authors: int, clients: int, seconds: float, seen_share: float, view_events: int
+) -> None:
     """Tray read p50/p99 over HTTP vs raw pipelined Redis reads of the same keys."""
     from api.auth import issue_token, load_secret
     from clients.kafka import EventProducer
@@ -184,6 +230,8 @@ def stories(viewers: int, authors: int, clients: int, seconds: float, seen_share
         # Complete when the tray total stops growing for 3 s (close-friends-only stories
         # reach only close friends, so the exact total is what the worker computes).
         while True:
+            if time.perf_counter() - fan_start > 300:
+                raise click.ClickException("no tray was written in 300 s")
             total = asyncio.run(_tray_sizes(ns, viewer_ids))
             if total != last:
                 last, stable_since = total, time.perf_counter()
@@ -192,20 +240,50 @@ def stories(viewers: int, authors: int, clients: int, seconds: float, seen_share
             time.sleep(0.2)
         fan_s = stable_since - fan_start
         expected = last
+        distinct: dict[str, set[str]] = {story_id: set() for _, story_id in story_ids}
+        seen_views = 0
         for v in viewer_ids:
             for author, story_id in story_ids:
                 if rng.random() < seen_share:
                     producer.send(
                         make_event("story_viewed", user_id=v, story_id=story_id, owner_id=author)
                     )
+                    distinct[story_id].add(v)
+                    seen_views += 1
         producer.flush()
-        producer.close()
 
         url = ns.start_api()
         secret = load_secret(ns.settings)
         tokens = [issue_token(v, secret=secret, ttl_s=3600) for v in viewer_ids]
         http_lat, errors, tray_size = asyncio.run(_http_reads(url, tokens, clients, seconds))
         raw_lat = asyncio.run(_raw_reads(ns, viewer_ids, clients, seconds))
+
+        views = _views(view_events, story_ids, viewers=2000, rng=rng)
+        for _, _, story_id, viewer in views:
+            distinct[story_id].add(viewer)
+        views_topic = STORY_VIEWS.name(ns.name)
+        click.echo(f"views run: {len(views):,} story views")
+        watch = CommitWatch(ns.settings, views_topic)
+        base = watch.committed()
+        with watch:
+            for key, value, _, _ in views:
+                producer.send_raw(views_topic, key, value)
+            producer.flush(120)
+            # The watch's own samples: its consumer is not shared across threads.
+            while not watch.samples or watch.samples[-1][1] < base + len(views):
+                time.sleep(0.2)
+        views_rate = steady_rate(watch.samples, base, len(views)) or 0.0
+        producer.close()
+        want = {story_id: len(users) for story_id, users in distinct.items()}
+        deadline = time.monotonic() + 60
+        counts = asyncio.run(_view_counts(ns, list(want)))
+        while counts != want and time.monotonic() < deadline:
+            time.sleep(0.5)
+            counts = asyncio.run(_view_counts(ns, list(want)))
+        views_exact = counts == want
+        in_topic = seen_views + len(views)
+        plain_views = faust_iteration_rate(ns.settings, views_topic, in_topic)
+        raw_views = raw_consume_rate(ns.settings, views_topic, in_topic, batch=1000)
 
     click.echo("")
     click.echo(f"{'figure':<40}{'value':>12}   reference (same run)")
@@ -222,4 +300,13 @@ def stories(viewers: int, authors: int, clients: int, seconds: float, seen_share
     click.echo(
         f"{'tray reads/s':<40}{len(http_lat) / seconds:>12,.0f}   "
         f"raw Redis: {len(raw_lat) / seconds:,.0f}/s; errors {errors}"
+    )
+    click.echo(
+        f"{'story views/s, one worker':<40}{views_rate:>12,.0f}   "
+        f"plain Faust iteration of the story-views topic {plain_views:,.0f}/s "
+        f"(ratio {views_rate / plain_views:.2f}); raw confluent-kafka consume {raw_views:,.0f}/s"
+    )
+    click.echo(
+        f"{'view counts exact (distinct viewers)':<40}{'yes' if views_exact else 'NO':>12}   "
+        f"{len(want)} stories"
     )

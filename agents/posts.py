@@ -2,21 +2,26 @@
 
 media (by media) ──forward_media_results──► media-by-owner (by owner) ─┐
 posts (by author) ─────────────────────────────────────────────────────┴► track_posts
-    a post's state (domain.posts) → its hash, tails and rows (sinks.posts)
-    ready   → the feeds of the recipients domain.fanout picks from its audience
-    deleted → out of every follower's feed, then its media removed (sinks.media:
-              original, renditions, hash and row)
+    apply: a post's state (domain.posts) → post_records, post_counts, media tables;
+           its projection staged
+    batch: hashes, tails and rows written (sinks.posts) → for the fresh ones, the
+           audiences read and, in one pipeline (sinks.feeds),
+             ready   → the feeds of the recipients domain.fanout picks
+             deleted → out of every follower's feed, then its media removed
+                       (sinks.media: original, renditions, hash and row)
+           → table changes acked by the broker → events acked
 
 Both inputs of ``track_posts`` are keyed by the author, so a post and the media it
 waits for meet in one partition and one table; a post is pushed to followers only once
-every medium is ready (a post without media is ready at once). Effects run before the
-table writes, so a crash in between replays them (they are idempotent) instead of
-skipping them. Several actors overlap I/O; a per-author lock keeps each author's events
-in order.
+every medium is ready (a post without media is ready at once). A post's tail is
+written before its audience is read (``sinks.feeds``), and a replay writes the same
+versions again, which still count as fresh, so a crash replays its pushes. Batching,
+durability and acks are ``streams.batching``'s.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -36,43 +41,23 @@ from schemas.events import (
 )
 from sinks import connections
 from sinks import media as media_sink
-from sinks.feeds import push_post, retract_post
-from sinks.graph import read_audience
-from sinks.posts import write_post
+from sinks.feeds import spread_posts
+from sinks.graph import read_audiences
+from sinks.posts import PostWrite, write_posts
 from streams.app import app, settings
-from streams.codecs import process_or_dead_letter, valid_events
-from streams.keyed import KeyedLocks
+from streams.batching import Batching, run_batched
 from streams.topics import media_by_owner_topic, media_topic, posts_and_media_topic
-from tables.posts import media_outcomes, media_waiters, post_counts, post_records
+from tables.posts import counts_log, outcomes_log, records_log, waiters_log
 
 _RESULT_TYPES = (b'"media_ready"', b'"media_failed"')
 
-# Actors overlapping the Redis and Cassandra round trips of different authors; one
-# author's events still run one at a time, in order (``streams.keyed``).
-ACTORS = 8
-_authors = KeyedLocks()
 
+@dataclass
+class Effects:
+    """A batch's post projections, in event order, and which deletions take media."""
 
-async def _spread(post_id: str, record: dict[str, Any]) -> None:
-    """A fresh state of a post reaches the feeds: pushed once ready, retracted once deleted."""
-    if record["state"] not in (READY, DELETED):
-        return
-    audience = await read_audience(connections, record["author_id"])
-    if record["state"] == DELETED:
-        await retract_post(connections, post_id=post_id, followers=audience.followers)
-        return
-    fan = post_recipients(
-        audience,
-        now_ms=now(),
-        celebrity_threshold=settings.celebrity_threshold,
-        inactive_after_days=settings.inactive_after_days,
-    )
-    await push_post(
-        connections,
-        post_id=post_id,
-        created_ms=int(record["created_ms"]),
-        recipients=fan.recipients,
-    )
+    writes: list[PostWrite] = field(default_factory=list)
+    removes_media: set[int] = field(default_factory=set)  # indexes into ``writes``
 
 
 @app.agent(media_topic)
@@ -89,105 +74,131 @@ async def forward_media_results(stream: faust.StreamT) -> None:
             await media_by_owner_topic.send(key=event.user_id.encode(), value=value)
 
 
-async def _created(event: PostCreated) -> None:
+def _created(event: PostCreated, partition: int, effects: Effects) -> None:
     media_ids = [m.media_id for m in event.media]
-    outcomes = {m: media_outcomes[m] for m in media_ids if media_outcomes.get(m)}
+    outcomes = {m: outcomes_log.raw[m] for m in media_ids if outcomes_log.raw.get(m)}
     t = on_created(
-        post_records.get(event.post_id),
+        records_log.raw.get(event.post_id),
         author_id=event.user_id,
         created_ms=event.occurred_ms,
         media_ids=media_ids,
         outcomes=outcomes,
         version=to_micros(event.occurred_at),
     )
-    count = post_counts[event.user_id] + t.count_delta
+    count = counts_log.raw.get(event.user_id, 0) + t.count_delta
     if t.record["state"] != DELETED:  # a tombstone: deleted before its creation arrived
-        fresh = await write_post(
-            connections,
-            post_id=event.post_id,
-            record=t.record,
-            post_count=count,
-            caption=event.caption,
-            media=[m.model_dump() for m in event.media],
-            event_id=event.event_id,
+        effects.writes.append(
+            PostWrite(
+                event.post_id,
+                t.record,
+                count,
+                caption=event.caption,
+                media=[m.model_dump() for m in event.media],
+                event_id=event.event_id,
+            )
         )
-        if fresh:
-            await _spread(event.post_id, t.record)
     if t.changed:
-        post_records[event.post_id] = t.record
-        post_counts[event.user_id] = count
+        records_log.put(partition, event.post_id, t.record)
+        counts_log.put(partition, event.user_id, count)
         if t.record["state"] == PROCESSING:
             for media_id in media_ids:
-                waiting = media_waiters.get(media_id) or []
+                waiting = waiters_log.raw.get(media_id) or []
                 if event.post_id not in waiting:
-                    media_waiters[media_id] = [*waiting, event.post_id]
+                    waiters_log.put(partition, media_id, [*waiting, event.post_id])
 
 
-async def _deleted(event: PostDeleted) -> None:
+def _deleted(event: PostDeleted, partition: int, effects: Effects) -> None:
     t = on_deleted(
-        post_records.get(event.post_id),
+        records_log.raw.get(event.post_id),
         author_id=event.user_id,
         version=to_micros(event.occurred_at),
     )
     if t.record["author_id"] != event.user_id:
         return  # only the author deletes a post (the API checks it too)
-    count = max(0, post_counts[event.user_id] + t.count_delta)
-    if t.projected and await write_post(
-        connections, post_id=event.post_id, record=t.record, post_count=count
-    ):
-        await _spread(event.post_id, t.record)
-        # Once the deletion is projected (and again on a replay: the removal is idempotent).
-        await media_sink.remove_media(
-            connections, list(t.record.get("media") or ()), owner_id=event.user_id
-        )
+    count = max(0, counts_log.raw.get(event.user_id, 0) + t.count_delta)
+    if t.projected:
+        # Its media goes once the deletion is projected (again on a replay: idempotent).
+        effects.removes_media.add(len(effects.writes))
+        effects.writes.append(PostWrite(event.post_id, t.record, count))
     if t.changed:
-        post_records[event.post_id] = t.record
-        post_counts[event.user_id] = count
+        records_log.put(partition, event.post_id, t.record)
+        counts_log.put(partition, event.user_id, count)
 
 
-async def _media_result(event: MediaReady | MediaFailed) -> None:
+def _media_result(event: MediaReady | MediaFailed, partition: int, effects: Effects) -> None:
     outcome = (
         {"state": "ready", "reason": None}
         if isinstance(event, MediaReady)
         else {"state": "failed", "reason": event.reason}
     )
-    updates = []
-    for post_id in media_waiters.get(event.media_id) or []:
-        record = post_records.get(post_id)
+    for post_id in waiters_log.raw.get(event.media_id) or []:
+        record = records_log.raw.get(post_id)
         if record is None:
             continue
-        outcomes = {m: media_outcomes[m] for m in record["media"] if media_outcomes.get(m)}
+        outcomes = {m: outcomes_log.raw[m] for m in record["media"] if outcomes_log.raw.get(m)}
         outcomes[event.media_id] = outcome
         t = on_media_outcome(record, outcomes, version=to_micros(event.occurred_at))
         if t.changed:
-            fresh = await write_post(
-                connections,
-                post_id=post_id,
-                record=t.record,
-                post_count=post_counts[record["author_id"]],
+            count = counts_log.raw.get(record["author_id"], 0)
+            effects.writes.append(PostWrite(post_id, t.record, count))
+            records_log.put(partition, post_id, t.record)
+    outcomes_log.put(partition, event.media_id, outcome)
+    if event.media_id in waiters_log.raw:
+        waiters_log.delete(partition, event.media_id)
+
+
+def apply_event(event: EventBase, partition: int, effects: Effects) -> None:
+    """One post or media outcome, in the author's order: tables now, projection staged."""
+    if isinstance(event, PostCreated):
+        _created(event, partition, effects)
+    elif isinstance(event, PostDeleted):
+        _deleted(event, partition, effects)
+    elif isinstance(event, MediaReady | MediaFailed):
+        _media_result(event, partition, effects)
+
+
+async def write_effects(effects: Effects) -> None:
+    if not effects.writes:
+        return
+    fresh = await write_posts(connections, effects.writes)
+    spread = [w for w, ok in zip(effects.writes, fresh, strict=True) if ok]
+    spread = [w for w in spread if w.record["state"] in (READY, DELETED)]
+    if not spread:
+        return
+    audiences = await read_audiences(connections, [w.record["author_id"] for w in spread])
+    pushes: list[tuple[str, int, Any]] = []
+    retractions: list[tuple[str, Any]] = []
+    for w in spread:
+        audience = audiences[w.record["author_id"]]
+        if w.record["state"] == DELETED:
+            retractions.append((w.post_id, audience.followers))
+            continue
+        fan = post_recipients(
+            audience,
+            now_ms=now(),
+            celebrity_threshold=settings.celebrity_threshold,
+            inactive_after_days=settings.inactive_after_days,
+        )
+        pushes.append((w.post_id, int(w.record["created_ms"]), fan.recipients))
+    await spread_posts(connections, pushes, retractions)
+    for i in sorted(effects.removes_media):
+        w = effects.writes[i]
+        if fresh[i]:
+            await media_sink.remove_media(
+                connections, list(w.record.get("media") or ()), owner_id=w.record["author_id"]
             )
-            if fresh:
-                await _spread(post_id, t.record)
-            updates.append((post_id, t.record))
-    media_outcomes[event.media_id] = outcome
-    for post_id, record in updates:
-        post_records[post_id] = record
-    if media_waiters.get(event.media_id):
-        del media_waiters[event.media_id]
 
 
-async def _handle(event: EventBase) -> None:
-    # Everything of one author (posts and their media) runs in order, authors overlap.
-    async with _authors.hold(event.user_id):
-        if isinstance(event, PostCreated):
-            await _created(event)
-        elif isinstance(event, PostDeleted):
-            await _deleted(event)
-        elif isinstance(event, MediaReady | MediaFailed):
-            await _media_result(event)
+BATCHING = Batching(
+    apply=apply_event,
+    new_effects=Effects,
+    write_effects=write_effects,
+    changelogs=(records_log, outcomes_log, waiters_log, counts_log),
+    max_events=settings.posts_batch_max,
+    within_s=settings.posts_batch_within_s,
+)
 
 
-@app.agent(posts_and_media_topic, concurrency=ACTORS)
+@app.agent(posts_and_media_topic)
 async def track_posts(stream: faust.StreamT) -> None:
-    async for event in valid_events(stream):
-        await process_or_dead_letter(event, _handle)
+    await run_batched(stream, BATCHING)

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     feed_snapshot_interval_s: float = 5.0
     # Newest posts kept per author in Redis (profile grid, pull tails, rebuilds).
     author_posts_cap: int = 1000
+    # Post events (and media outcomes) per batch, or fewer after this long: a batch's
+    # post projections, audiences and pushes each go out as one pipelined call.
+    posts_batch_max: int = 2_000
+    posts_batch_within_s: float = 0.05
 
     # Engagement
     counter_flush_interval_s: float = 2.0

@@ -13,7 +13,7 @@ before it reads the tail, so whichever comes second sees the other.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -62,31 +62,27 @@ return 1
 """)
 
 
-async def project_post(
-    conn: Connections, *, post_id: str, shape: PostHash, version: int, post_count: int
-) -> bool:
-    """Write a post's hash, its author's tails and pending list; False for a stale event."""
-    k, author = conn.keys, shape.author_id
-    result = await POST_STATE(
-        conn.redis(),
-        [
+async def project_posts(
+    conn: Connections, posts: Sequence[tuple[str, PostHash, int, int]]
+) -> list[bool]:
+    """Write each post's hash, its author's tails and pending list, one pipeline in
+    order; per (post_id, shape, version, post count), False for a stale event."""
+    k, cap = conn.keys, conn.settings.author_posts_cap
+
+    def queue(post_id: str, shape: PostHash, version: int, count: int) -> Callable[[Any], None]:
+        author = shape.author_id
+        keys = [
             k.post(post_id),
             k.author_pending(author),
             k.user_counts(author),
             k.author_posts(author),
             k.recent_posts(),
-        ],
-        [
-            version,
-            post_id,
-            shape.state,
-            shape.created_ms,
-            post_count,
-            conn.settings.author_posts_cap,
-            *shape.fields(),
-        ],
-    )
-    return int(result) == 1
+        ]
+        args = [version, post_id, shape.state, shape.created_ms, count, cap, *shape.fields()]
+        return lambda p: POST_STATE.queue(p, keys, args)
+
+    replies = await pipelined(conn.redis(), [queue(*post) for post in posts])
+    return [int(r) == 1 for r in replies]
 
 
 def _push(
@@ -104,24 +100,28 @@ def _push(
     return commands
 
 
-async def push_post(
-    conn: Connections, *, post_id: str, created_ms: int, recipients: Iterable[str]
+async def spread_posts(
+    conn: Connections,
+    pushes: Sequence[tuple[str, int, Sequence[str]]] = (),
+    retractions: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> int:
-    """A ready post into each recipient's capped feed; returns feeds written."""
-    commands = _push(conn, {post_id: created_ms}, recipients)
+    """Ready posts into their recipients' capped feeds ((post_id, created ms,
+    recipients)) and deleted ones out of their followers' ((post_id, followers)), in one
+    pipelined call; returns feeds pushed to."""
+    k = conn.keys
+    commands: list[Callable[[Any], object]] = []
+    pushed = 0
+    for post_id, created_ms, recipients in pushes:
+        commands += _push(conn, {post_id: created_ms}, recipients)
+        pushed += len(recipients)
+    dirty: set[str] = set()
+    for post_id, followers in retractions:
+        commands += [lambda p, u=user, i=post_id: p.zrem(k.feed(u), i) for user in followers]
+        dirty.update(followers)
+    if dirty:
+        commands.append(lambda p: p.sadd(k.feed_dirty(), *sorted(dirty)))
     await pipelined(conn.redis(), commands)
-    return max(0, (len(commands) - 1) // 2)
-
-
-async def retract_post(conn: Connections, *, post_id: str, followers: Iterable[str]) -> None:
-    """A deleted post out of every follower's feed (readers hide it already)."""
-    k, users = conn.keys, list(followers)
-    commands: list[Callable[[Any], object]] = [
-        lambda p, user=user: p.zrem(k.feed(user), post_id) for user in users
-    ]
-    if users:
-        commands.append(lambda p: p.sadd(k.feed_dirty(), *users))
-    await pipelined(conn.redis(), commands)
+    return pushed
 
 
 async def author_tail(conn: Connections, author_id: str, n: int) -> dict[str, float]:

@@ -10,7 +10,7 @@ author's followers from; ``read_follow_facts`` is what a follow is decided on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,6 @@ from domain.fanout import Audience
 from domain.graph import FollowFacts
 from schemas.redis_hashes import ProfileHash
 from sinks.connections import Connections
-from sinks.feeds import read_last_seen
 
 # One user's side of an edge and its count, in one step (other partitions change the
 # same set). KEYS: the set, the user's counts hash; ARGV: member, present (1|0), field.
@@ -160,22 +159,45 @@ async def is_close_friend(conn: Connections, owner_id: str, friend_id: str) -> b
 async def read_audience(conn: Connections, author_id: str) -> Audience:
     """The author's followers, who is hidden from them or muted them, their close
     friends, activity."""
+    return (await read_audiences(conn, [author_id]))[author_id]
+
+
+async def read_audiences(conn: Connections, author_ids: Sequence[str]) -> dict[str, Audience]:
+    """``read_audience`` of many authors in two pipelined round trips."""
     k, redis = conn.keys, conn.redis()
+    authors = list(dict.fromkeys(author_ids))
+    if not authors:
+        return {}
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.smembers(k.followers(author_id))
-        pipe.smembers(k.blocked(author_id))
-        pipe.smembers(k.close_friends(author_id))
-        followers, hidden, close = await pipe.execute()
-    ordered = tuple(sorted(followers))
-    muted = await MUTED_AUTHOR(redis, [k.muted(f) for f in ordered], [author_id]) if ordered else []
-    return Audience(
-        author_id=author_id,
-        followers=ordered,
-        last_seen_ms=await read_last_seen(conn, list(ordered)),
-        hidden=frozenset(hidden),
-        muted_by=frozenset(f for f, flag in zip(ordered, muted, strict=True) if flag),
-        close_friends=frozenset(close),
-    )
+        for author in authors:
+            pipe.smembers(k.followers(author))
+            pipe.smembers(k.blocked(author))
+            pipe.smembers(k.close_friends(author))
+        sets = await pipe.execute()
+    followers = {a: tuple(sorted(sets[3 * i])) for i, a in enumerate(authors)}
+    everyone = sorted({f for fs in followers.values() for f in fs})
+    async with redis.pipeline(transaction=False) as pipe:
+        for author in authors:
+            if followers[author]:
+                MUTED_AUTHOR.queue(pipe, [k.muted(f) for f in followers[author]], [author])
+        if everyone:
+            pipe.zmscore(k.active_users(), everyone)
+        replies = await pipe.execute()
+    seen = dict(zip(everyone, replies.pop() if everyone else [], strict=True))
+    muted = iter(replies)
+    out = {}
+    for i, author in enumerate(authors):
+        ordered = followers[author]
+        flags = next(muted) if ordered else []
+        out[author] = Audience(
+            author_id=author,
+            followers=ordered,
+            last_seen_ms={f: seen[f] for f in ordered},
+            hidden=frozenset(sets[3 * i + 1]),
+            muted_by=frozenset(f for f, flag in zip(ordered, flags, strict=True) if flag),
+            close_friends=frozenset(sets[3 * i + 2]),
+        )
+    return out
 
 
 async def write_block(

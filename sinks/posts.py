@@ -9,7 +9,9 @@ once its grace period is over.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,7 +23,7 @@ from domain.posts import DELETED, READY
 from domain.trending import parse_hashtags
 from schemas.redis_hashes import PostHash
 from sinks.connections import Connections
-from sinks.feeds import project_post
+from sinks.feeds import project_posts
 from sinks.scripts import HSET_IF_NEWER
 
 _INSERT = (
@@ -59,60 +61,71 @@ return 1
 """)
 
 
-async def write_post(
-    conn: Connections,
-    *,
-    post_id: str,
-    record: Mapping[str, Any],
-    post_count: int,
-    caption: str | None = None,
-    media: Sequence[Mapping[str, Any]] | None = None,
-    event_id: str | None = None,
-) -> bool:
-    """Project a post's record: Redis first (visible at once), then the durable rows.
+@dataclass(frozen=True)
+class PostWrite:
+    """One projection of a post's record; ``caption``/``media`` come with its creation
+    only (later state changes update the state alone)."""
 
-    ``caption``/``media`` are given with the creating event only; later state changes
-    update the state alone. Returns False when a newer state was already written.
-    """
-    author, state, version = record["author_id"], record["state"], int(record["version"])
-    shape = PostHash(
-        author_id=author,
-        state=state,
-        created_ms=int(record["created_ms"]),
-        reason=record.get("reason"),
-        caption=caption,
-        media=tuple(dict(m) for m in media or ()),
-    )
-    fresh = await project_post(
-        conn, post_id=post_id, shape=shape, version=version, post_count=post_count
-    )
-    media_json = orjson.dumps([dict(m) for m in media or ()]).decode()
-    created = from_ms(shape.created_ms)
-    writes: list[tuple[str, tuple[Any, ...]]] = [(_POSTS_COUNT, (post_count, author))]
-    if caption is not None:
-        writes.append(
-            (
-                _INSERT,
-                (
-                    post_id,
-                    author,
-                    caption,
-                    media_json,
-                    created,
-                    state,
-                    record.get("reason"),
-                    event_id,
-                    version,
-                ),
-            )
+    post_id: str
+    record: Mapping[str, Any]
+    post_count: int
+    caption: str | None = None
+    media: Sequence[Mapping[str, Any]] | None = None
+    event_id: str | None = None
+
+    def shape(self) -> PostHash:
+        r = self.record
+        return PostHash(
+            author_id=r["author_id"],
+            state=r["state"],
+            created_ms=int(r["created_ms"]),
+            reason=r.get("reason"),
+            caption=self.caption,
+            media=tuple(dict(m) for m in self.media or ()),
         )
-    else:
-        writes.append((_UPDATE_STATE, (version, state, record.get("reason"), post_id)))
-    if state == READY:
-        writes.append((_BY_AUTHOR, (author, created, post_id, version)))
-    elif state == DELETED and int(record["created_ms"]):
-        writes.append((_UNBY_AUTHOR, (version, author, created, post_id)))
-    await (await conn.db()).execute_together(writes)
+
+    def rows(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The Cassandra writes, each at the record's version (the post count aside)."""
+        r = self.record
+        author, state, version = r["author_id"], r["state"], int(r["version"])
+        created = from_ms(int(r["created_ms"]))
+        if self.caption is not None:
+            media_json = orjson.dumps([dict(m) for m in self.media or ()]).decode()
+            params = (self.post_id, author, self.caption, media_json, created, state)
+            rows = [(_INSERT, (*params, r.get("reason"), self.event_id, version))]
+        else:
+            rows = [(_UPDATE_STATE, (version, state, r.get("reason"), self.post_id))]
+        if state == READY:
+            rows.append((_BY_AUTHOR, (author, created, self.post_id, version)))
+        elif state == DELETED and int(r["created_ms"]):
+            rows.append((_UNBY_AUTHOR, (version, author, created, self.post_id)))
+        return rows
+
+
+# Posts whose rows go out as one UNLOGGED batch (a few rows each).
+_ROWS_PER_REQUEST = 16
+
+
+async def write_posts(conn: Connections, writes: Sequence[PostWrite]) -> list[bool]:
+    """Project many posts' records: Redis first (visible at once, one pipeline, in
+    order), then the durable rows. Returns, per write, False when a newer state of the
+    post was already written (nothing changed)."""
+    if not writes:
+        return []
+    fresh = await project_posts(
+        conn, [(w.post_id, w.shape(), int(w.record["version"]), w.post_count) for w in writes]
+    )
+    # Each author's count as of the batch's last write (the count row has no version).
+    counts = {w.record["author_id"]: w.post_count for w in writes}
+    rows = [row for w in writes for row in w.rows()]
+    rows += [(_POSTS_COUNT, (count, author)) for author, count in counts.items()]
+    db = await conn.db()
+    await asyncio.gather(
+        *(
+            db.execute_together(rows[i : i + _ROWS_PER_REQUEST])
+            for i in range(0, len(rows), _ROWS_PER_REQUEST)
+        )
+    )
     return fresh
 
 

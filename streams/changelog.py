@@ -55,6 +55,13 @@ class BatchedChangelog:
         store._key_partition[key] = partition
         self._pending[key] = (partition, value)
 
+    def delete(self, partition: int, key: Any) -> None:
+        """Remove ``key`` now; its record is a tombstone (a null value, as Faust writes)."""
+        store = self.table.data
+        store.data.pop(key, None)
+        store._key_partition.pop(key, None)
+        self._pending[key] = (partition, None)
+
     def seal(self) -> list[Record]:
         pending, self._pending = self._pending, {}
         return [(partition, key, value) for key, (partition, value) in pending.items()]
@@ -79,7 +86,8 @@ class BatchedChangelog:
             # more in allocation than the encoding itself.
             while True:
                 try:
-                    producer.produce(topic, key=dumps(key), value=dumps(value), partition=partition)
+                    encoded = None if value is None else dumps(value)
+                    producer.produce(topic, key=dumps(key), value=encoded, partition=partition)
                     break
                 except BufferError:
                     producer.poll(0.01)
@@ -93,7 +101,11 @@ class BatchedChangelog:
         # Reported for failures only (delivery.report.only.error): no Python call per record.
         if err is not None:
             self._failed.append(
-                (msg.partition(), orjson.loads(msg.key()), orjson.loads(msg.value()))
+                (
+                    msg.partition(),
+                    orjson.loads(msg.key()),
+                    None if msg.value() is None else orjson.loads(msg.value()),
+                )
             )
 
     def _ensure_producer(self) -> Producer:

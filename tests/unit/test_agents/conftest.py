@@ -39,6 +39,7 @@ from streams.app import app, settings
 from streams.changelog import BatchedChangelog, Record
 from streams.forward import Forwarder
 from tables import engagement as engagement_tables
+from tables import posts as posts_tables
 from tables import search as search_tables
 from tables import stories as stories_tables
 from tables import trending as trending_tables
@@ -130,6 +131,7 @@ class FakeSinks:
         {
             "is_close_friend",
             "read_audience",
+            "read_audiences",
             "read_last_seen",
             "read_author_stories",
             "read_follow_facts",
@@ -197,6 +199,13 @@ class FakeSinks:
 
     @_sink
     def read_audience(self, author_id: str) -> Audience:
+        return self._audience(author_id)
+
+    @_sink
+    def read_audiences(self, author_ids: Iterable[str]) -> dict[str, Audience]:
+        return {a: self._audience(a) for a in author_ids}
+
+    def _audience(self, author_id: str) -> Audience:
         followers = tuple(sorted(self.followers.get(author_id, ())))
         return Audience(
             author_id=author_id,
@@ -230,12 +239,21 @@ class FakeSinks:
         return None
 
     @_sink
-    def push_post(self, *, recipients: Any, **_: Any) -> int:
-        return len(list(recipients))
-
-    @_sink
-    def retract_post(self, **_: Any) -> None:
-        return None
+    def spread_posts(self, pushes: Any = (), retractions: Any = ()) -> int:
+        # Kept per post too, as ``push_post``/``retract_post`` calls, for the tests to ask.
+        for post_id, created_ms, recipients in pushes:
+            self.calls.append(
+                Call(
+                    "push_post",
+                    (),
+                    {"post_id": post_id, "created_ms": created_ms, "recipients": tuple(recipients)},
+                )
+            )
+        for post_id, followers in retractions:
+            self.calls.append(
+                Call("retract_post", (), {"post_id": post_id, "followers": tuple(followers)})
+            )
+        return sum(len(r) for _, _, r in pushes)
 
     @_sink
     def flush_feed_snapshots(self) -> int:
@@ -252,8 +270,24 @@ class FakeSinks:
     # Posts.
 
     @_sink
-    def write_post(self, **_: Any) -> bool:
-        return self.fresh
+    def write_posts(self, writes: Any) -> list[bool]:
+        # Kept per post too, as ``write_post`` calls, for the tests to ask.
+        for w in writes:
+            self.calls.append(
+                Call(
+                    "write_post",
+                    (),
+                    {
+                        "post_id": w.post_id,
+                        "record": w.record,
+                        "post_count": w.post_count,
+                        "caption": w.caption,
+                        "media": w.media,
+                        "event_id": w.event_id,
+                    },
+                )
+            )
+        return [self.fresh] * len(writes)
 
     # Stories.
 
@@ -451,6 +485,10 @@ def install_topics(monkeypatch: pytest.MonkeyPatch) -> SentMessages:
 BATCHED_CHANGELOGS: tuple[BatchedChangelog, ...] = (
     engagement_tables.marks_log,
     engagement_tables.lifecycle_log,
+    posts_tables.records_log,
+    posts_tables.outcomes_log,
+    posts_tables.waiters_log,
+    posts_tables.counts_log,
     trending_tables.post_tags_log,
     trending_tables.uses_log,
     stories_tables.first_views_log,

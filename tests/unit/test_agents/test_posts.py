@@ -14,6 +14,7 @@ from schemas.events import EventBase
 from settings import get_settings
 from tables.posts import media_outcomes, media_waiters, post_counts, post_records
 from tests.factories import event_factory
+from tests.unit.test_agents.conftest import until
 from tests.unit.test_agents.test_erasure import erasure_fakes  # noqa: F401 (autouse)
 
 THRESHOLD = get_settings().celebrity_threshold
@@ -49,7 +50,9 @@ async def posts(harness: Any) -> AsyncIterator[Any]:
     async with track_posts.test_context() as agent:
 
         async def put(event: EventBase) -> EventBase:
-            await harness.feed(agent, event, key=event.user_id)  # both inputs keyed by author
+            # Both inputs keyed by author; returns once the event's batch is acked.
+            put = await harness.feed(agent, event, key=event.user_id, handled=False)
+            await until(lambda: put.message.acked, what="the batch's commit")
             return event
 
         yield put
@@ -204,3 +207,25 @@ async def test_post_deleted_stale_write_removes_no_media(posts: Any, sinks: Any)
     sinks.fresh = False  # a newer state is already projected: this deletion is history
     await posts(post_deleted())
     assert sinks.args("remove_media") == []
+
+
+async def test_one_batch_projects_every_post_in_one_call_and_in_order(
+    harness: Any, sinks: Any
+) -> None:
+    harness.sinks.followers["a1"] = ["f1"]
+    async with track_posts.test_context() as agent:
+        events = [
+            post_created("p1", media=("m1",)),
+            post_created("p2"),
+            media_ready("m1"),
+            post_deleted("p2"),
+        ]
+        puts = [await harness.feed(agent, e, key="a1", handled=False) for e in events]
+        await until(lambda: all(p.message.acked for p in puts), what="the batch's commit")
+    assert len(sinks.named("write_posts")) == len(sinks.args("write_posts")) <= 2
+    states = [(w["post_id"], w["record"]["state"]) for w in sinks.named("write_post")]
+    assert states == [("p1", PROCESSING), ("p2", READY), ("p1", READY), ("p2", DELETED)]
+    assert {p["post_id"] for p in sinks.named("push_post")} == {"p1", "p2"}
+    assert [r["post_id"] for r in sinks.named("retract_post")] == ["p2"]
+    assert post_counts["a1"] == 1
+    assert "m1" not in media_waiters

@@ -153,8 +153,10 @@ def scenario(agent: str, media: MediaFakes, tmp_path: Path) -> list[Step]:
         ],
         "agents.posts.forward_media_results": [raw_step("media_ready", "m1", user_id="a1")],
         "agents.posts.track_posts": [
-            step("post_created", "a1", **{**post, "media": [{"media_id": "m1", "kind": "photo"}]}),
-            step("media_ready", "a1", user_id="a1", media_id="m1"),
+            batched_step(
+                "post_created", "a1", **{**post, "media": [{"media_id": "m1", "kind": "photo"}]}
+            ),
+            batched_step("media_ready", "a1", user_id="a1", media_id="m1"),
         ],
         "agents.engagement.index_posts_by_id": [raw_step("post_created", "a1", **post)],
         "agents.engagement.count_engagement": [

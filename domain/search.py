@@ -37,8 +37,9 @@ from domain.cursors import InvalidCursor, decode_cursor, encode_cursor, int_fiel
 MIN_TYPO_CHARS = 4
 # Prefixes this short get a precomputed list of their most popular members.
 TOP_PREFIX_CHARS = 2
-# Members kept per short prefix, and the most candidates one query ranks (bounded reads).
-TOP_K = 200
+# Members kept per short prefix (within Redis's compact encoding of small sorted sets, 128),
+# and the most candidates one query ranks (bounded reads).
+TOP_K = 120
 MAX_CANDIDATES = 200
 # What one variant prefix of a typo scan may contribute.
 TYPO_SCAN_LIMIT = 20

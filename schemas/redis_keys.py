@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The search index's members: "term\x00user_id" in the users' lex set (NUL sorts before
-# every character, so a term's own members come first in its range), and a user's terms
-# joined by the unit separator in the terms hash.
+# The search index's members: "term\x00user_id" in the users' lex set and "tag\x00count"
+# in the tags' (NUL sorts before every character, so a term's own members come first in
+# its range), and a user's count and terms joined by the unit separator in the terms hash.
 SEARCH_TERM_SEPARATOR = "\x00"
 SEARCH_TERMS_JOIN = "\x1f"
 
@@ -154,7 +154,8 @@ class RedisKeys:
         return self._k("search", "users")
 
     def search_user_terms(self) -> str:
-        """Hash: user_id -> the user's indexed terms, joined by "\\x1f" (graph-first scans)."""
+        """Hash: user_id -> "followers\\x1fterm\\x1fterm…": the follower count as last indexed,
+        then the user's indexed terms (ranking facts and graph-first scans in one read)."""
         return self._k("search", "uterms")
 
     def search_users_top(self, prefix: str) -> str:
@@ -163,12 +164,9 @@ class RedisKeys:
         return self._k("search", "utop", prefix)
 
     def search_tags(self) -> str:
-        """Sorted set, every score 0: each hashtag with a live post (prefix = lex range)."""
+        """Sorted set, every score 0: "tag\\x00live posts" for each tag with a live post
+        (prefix = lex range; the count travels with the match)."""
         return self._k("search", "tags")
-
-    def search_tag_posts(self) -> str:
-        """Hash: tag -> its live post count (an absolute value from the worker's marks)."""
-        return self._k("search", "tposts")
 
     def search_tags_top(self, prefix: str) -> str:
         """Sorted set: the tags with most live posts of this 1-2 character prefix, capped."""

@@ -238,16 +238,18 @@ async def write_receipts(
             pipe.set(keys.story_views(story_id), count, ex=RECEIPTS_TTL_S)
         await pipe.execute()
     db = await conn.db()
-    await db.execute_many(
+    # Rows grouped by story in UNLOGGED batches: a flush of thousands of first views is a
+    # few dozen requests, not one per row (each row is still its own absolute write).
+    await db.execute_unlogged(
         _UPSERT_VIEWER,
         [
             (story_id, viewer, from_ms(ms), RECEIPTS_TTL_S)
-            for story_id, first_views in kept.items()
+            for story_id, first_views in sorted(kept.items())
             for viewer, ms in first_views.items()
         ],
     )
-    await db.execute_many(_DELETE_VIEWER, gone)
-    await db.execute_many(
+    await db.execute_unlogged(_DELETE_VIEWER, sorted(gone))
+    await db.execute_unlogged(
         _UPSERT_VIEWS, [(RECEIPTS_TTL_S, count, story_id) for story_id, count in counts.items()]
     )
 

@@ -202,24 +202,33 @@ def test_hashtag_and_view_counts_stay_exact_through_duplicates_and_two_kill_9s(
         session = cassandra_client.connect(ns, keyspace=ns.cassandra_keyspace)
         try:
 
-            def durable() -> tuple[set[tuple[str, str]], dict[str, int]]:
+            def durable() -> tuple[set[tuple[str, str]], dict[str, int], dict[str, int]]:
                 rows = session.execute("SELECT tag, post_id FROM posts_by_hashtag", timeout=60)
                 stats = session.execute("SELECT story_id, views FROM story_stats", timeout=60)
                 views = {row.story_id: int(row.views or 0) for row in stats}
-                return {(r.tag, r.post_id) for r in rows}, {s: views.get(s, 0) for s in stories}
+                receipts = session.execute("SELECT story_id FROM story_viewers", timeout=60)
+                listed: dict[str, int] = defaultdict(int)
+                for row in receipts:
+                    listed[row.story_id] += 1
+                return (
+                    {(r.tag, r.post_id) for r in rows},
+                    {s: views.get(s, 0) for s in stories},
+                    {s: listed.get(s, 0) for s in stories},
+                )
 
             # The receipts' rows land after their Redis projection: wait for the last flush.
             wait_until(
-                lambda: durable() == (pages, view_counts),
+                lambda: durable() == (pages, view_counts, view_counts),
                 timeout_s=60,
                 interval_s=1,
                 what="Cassandra to hold the same",
             )
         finally:
-            stored, stored_views = durable()
+            stored, stored_views, stored_viewers = durable()
             cassandra_client.close(session)
         assert stored == pages
         assert stored_views == view_counts
+        assert stored_viewers == view_counts  # one receipt row per distinct viewer
         # Both crashes really happened mid-stream: each start recovered changelog records.
         assert worker.log().count("serving: recovered") >= 3
     finally:

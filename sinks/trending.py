@@ -3,7 +3,7 @@
 Every write is absolute: the (tag, user) member is set to its newest live use or
 removed, the tag page row is upserted or deleted with the event time as the write
 timestamp, so a replay or a duplicate changes nothing. The counter hands over a batch
-of uses at a time: rows in UNLOGGED batches, members in one Redis transaction.
+of uses at a time: rows in UNLOGGED batches, members in one Redis pipeline.
 ``recount_trending`` turns the per-tag sets into per-window counts, exact as of the
 moment it runs.
 """
@@ -29,8 +29,8 @@ _INSERT = (
 )
 _DELETE = "DELETE FROM posts_by_hashtag USING TIMESTAMP ? WHERE tag = ? AND created_at = ? AND post_id = ?"
 
-# Drops a tag whose newest use left the horizon, unless a use arrived meanwhile
-# (checked atomically against the agent's MULTI below). KEYS: active, tag users.
+# Drops a tag whose newest use left the horizon, unless a use arrived meanwhile (the
+# counter raises a tag's active score before it writes its members). KEYS: active, tag users.
 _RETIRE_TAG = Lua("""
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) <= tonumber(ARGV[2]) then
@@ -96,15 +96,20 @@ async def _write_tag_users(
 ) -> None:
     keys = conn.keys
     newest_of_tag: dict[str, int] = {}
-    async with conn.redis().pipeline(transaction=True) as pipe:
+    for (tag, _), newest_ms in members.items():
+        if newest_ms is not None:
+            newest_of_tag[tag] = max(newest_ms, newest_of_tag.get(tag, newest_ms))
+    # No MULTI needed: each tag's active score moves first, so ``_RETIRE_TAG`` either ran
+    # before it (and the members written after it survive) or sees the new score and
+    # leaves the tag alone. A transaction would double the replies to parse.
+    async with conn.redis().pipeline(transaction=False) as pipe:
+        if newest_of_tag:
+            pipe.zadd(keys.hashtags_active(), newest_of_tag, gt=True)
         for (tag, author_id), newest_ms in members.items():
             if newest_ms is None:
                 pipe.zrem(keys.hashtag_users(tag), author_id)
             else:
                 pipe.zadd(keys.hashtag_users(tag), {author_id: newest_ms})
-                newest_of_tag[tag] = max(newest_ms, newest_of_tag.get(tag, newest_ms))
-        for tag, newest_ms in newest_of_tag.items():
-            pipe.zadd(keys.hashtags_active(), {tag: newest_ms}, gt=True)
         await pipe.execute()
 
 

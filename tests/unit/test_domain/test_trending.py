@@ -17,6 +17,7 @@ from domain.trending import (
     newest_use,
     normalize_tag,
     parse_hashtags,
+    prune_uses,
     rank_tags,
     remove_use,
     route_created,
@@ -174,3 +175,20 @@ def test_count_use_is_idempotent_and_removal_wins_over_replayed_creation() -> No
     assert gone == {} and newest_use(gone) is None
     old = NOW - HORIZON_MS - 1
     assert count_use({}, post_id="p2", created_ms=old, deleted=False, now_ms=NOW) == {}
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from([f"p{i}" for i in range(260)]),
+        st.integers(NOW - 2 * HORIZON_MS, NOW),
+        max_size=240,
+    ),
+    st.sampled_from([f"p{i}" for i in range(260)]),
+    st.integers(NOW - 2 * HORIZON_MS, NOW),
+)
+def test_add_and_remove_use_equal_a_full_prune(
+    uses: dict[str, int], post_id: str, created_ms: int
+) -> None:
+    assert add_use(uses, post_id, created_ms, NOW) == prune_uses({**uses, post_id: created_ms}, NOW)
+    left = {p: ms for p, ms in uses.items() if p != post_id}
+    assert remove_use(uses, post_id, NOW) == prune_uses(left, NOW)

@@ -2,8 +2,8 @@
 
 media (by media) ──forward_media_results──► media-by-owner (by owner) ─┐
 posts (by author) ─────────────────────────────────────────────────────┴► track_posts
-    apply: a post's state (domain.posts) → post_records, post_counts, media tables;
-           its projection staged
+    apply: a post's state (domain.posts) → post_records, media_outcomes (counts and
+           waiting posts derived from them, tables.posts.PostIndex); projection staged
     batch: hashes, tails and rows written (sinks.posts) → for the fresh ones, the
            audiences read and, in one pipeline (sinks.feeds),
              ready   → the feeds of the recipients domain.fanout picks
@@ -21,6 +21,7 @@ durability and acks are ``streams.batching``'s.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ import faust
 from domain.clock import now_ms as now
 from domain.clock import to_micros
 from domain.fanout import post_recipients
-from domain.posts import DELETED, PROCESSING, READY, on_created, on_deleted, on_media_outcome
+from domain.posts import DELETED, READY, on_created, on_deleted, on_media_outcome
 from schemas.events import (
     EventBase,
     InvalidEvent,
@@ -47,7 +48,9 @@ from sinks.posts import PostWrite, write_posts
 from streams.app import app, settings
 from streams.batching import Batching, run_batched
 from streams.topics import media_by_owner_topic, media_topic, posts_and_media_topic
-from tables.posts import counts_log, outcomes_log, records_log, waiters_log
+from tables.posts import outcomes_log, post_index, post_records, records_log
+
+logger = logging.getLogger(__name__)
 
 _RESULT_TYPES = (b'"media_ready"', b'"media_failed"')
 
@@ -74,6 +77,11 @@ async def forward_media_results(stream: faust.StreamT) -> None:
             await media_by_owner_topic.send(key=event.user_id.encode(), value=value)
 
 
+def _put_record(partition: int, post_id: str, record: dict[str, Any]) -> None:
+    post_index.changed(post_id, records_log.raw.get(post_id), record, outcomes_log.raw)
+    records_log.put(partition, post_id, record)
+
+
 def _created(event: PostCreated, partition: int, effects: Effects) -> None:
     media_ids = [m.media_id for m in event.media]
     outcomes = {m: outcomes_log.raw[m] for m in media_ids if outcomes_log.raw.get(m)}
@@ -85,26 +93,19 @@ def _created(event: PostCreated, partition: int, effects: Effects) -> None:
         outcomes=outcomes,
         version=to_micros(event.occurred_at),
     )
-    count = counts_log.raw.get(event.user_id, 0) + t.count_delta
+    if t.changed:
+        _put_record(partition, event.post_id, t.record)
     if t.record["state"] != DELETED:  # a tombstone: deleted before its creation arrived
         effects.writes.append(
             PostWrite(
                 event.post_id,
                 t.record,
-                count,
+                post_index.counts.get(event.user_id, 0),
                 caption=event.caption,
                 media=[m.model_dump() for m in event.media],
                 event_id=event.event_id,
             )
         )
-    if t.changed:
-        records_log.put(partition, event.post_id, t.record)
-        counts_log.put(partition, event.user_id, count)
-        if t.record["state"] == PROCESSING:
-            for media_id in media_ids:
-                waiting = waiters_log.raw.get(media_id) or []
-                if event.post_id not in waiting:
-                    waiters_log.put(partition, media_id, [*waiting, event.post_id])
 
 
 def _deleted(event: PostDeleted, partition: int, effects: Effects) -> None:
@@ -115,14 +116,13 @@ def _deleted(event: PostDeleted, partition: int, effects: Effects) -> None:
     )
     if t.record["author_id"] != event.user_id:
         return  # only the author deletes a post (the API checks it too)
-    count = max(0, counts_log.raw.get(event.user_id, 0) + t.count_delta)
+    if t.changed:
+        _put_record(partition, event.post_id, t.record)
     if t.projected:
         # Its media goes once the deletion is projected (again on a replay: idempotent).
         effects.removes_media.add(len(effects.writes))
+        count = post_index.counts.get(event.user_id, 0)
         effects.writes.append(PostWrite(event.post_id, t.record, count))
-    if t.changed:
-        records_log.put(partition, event.post_id, t.record)
-        counts_log.put(partition, event.user_id, count)
 
 
 def _media_result(event: MediaReady | MediaFailed, partition: int, effects: Effects) -> None:
@@ -131,20 +131,18 @@ def _media_result(event: MediaReady | MediaFailed, partition: int, effects: Effe
         if isinstance(event, MediaReady)
         else {"state": "failed", "reason": event.reason}
     )
-    for post_id in waiters_log.raw.get(event.media_id) or []:
+    outcomes_log.put(partition, event.media_id, outcome)
+    for post_id in list(post_index.waiters.get(event.media_id) or ()):
         record = records_log.raw.get(post_id)
         if record is None:
             continue
         outcomes = {m: outcomes_log.raw[m] for m in record["media"] if outcomes_log.raw.get(m)}
-        outcomes[event.media_id] = outcome
         t = on_media_outcome(record, outcomes, version=to_micros(event.occurred_at))
         if t.changed:
-            count = counts_log.raw.get(record["author_id"], 0)
+            _put_record(partition, post_id, t.record)
+            count = post_index.counts.get(record["author_id"], 0)
             effects.writes.append(PostWrite(post_id, t.record, count))
-            records_log.put(partition, post_id, t.record)
-    outcomes_log.put(partition, event.media_id, outcome)
-    if event.media_id in waiters_log.raw:
-        waiters_log.delete(partition, event.media_id)
+    post_index.settled(event.media_id)
 
 
 def apply_event(event: EventBase, partition: int, effects: Effects) -> None:
@@ -193,7 +191,7 @@ BATCHING = Batching(
     apply=apply_event,
     new_effects=Effects,
     write_effects=write_effects,
-    changelogs=(records_log, outcomes_log, waiters_log, counts_log),
+    changelogs=(records_log, outcomes_log),
     max_events=settings.posts_batch_max,
     within_s=settings.posts_batch_within_s,
 )
@@ -202,3 +200,12 @@ BATCHING = Batching(
 @app.agent(posts_and_media_topic)
 async def track_posts(stream: faust.StreamT) -> None:
     await run_batched(stream, BATCHING)
+
+
+async def reindex() -> None:
+    """After a recovery: the post counts and waiting posts from the recovered records."""
+    post_index.recompute(list(records_log.raw.items()), outcomes_log.raw)
+    logger.info("indexed %d posts' counts and waits", len(records_log.raw))
+
+
+post_records.on_recover(reindex)

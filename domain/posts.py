@@ -105,3 +105,18 @@ def on_deleted(existing: Mapping[str, Any] | None, *, author_id: str, version: i
         "version": max(version, int(existing["version"]) + 1),
     }
     return Transition(record, changed=True, count_delta=-1)
+
+
+# --- what a record implies (derived indexes, rebuilt from the records after recovery) ----
+
+
+def counts_as_post(record: Mapping[str, Any]) -> bool:
+    """A record in its author's post count: anything but a tombstone."""
+    return record.get("state") != DELETED
+
+
+def awaited_media(record: Mapping[str, Any], outcomes: Mapping[str, Any]) -> list[str]:
+    """The media a waiting post still needs an outcome of (none for any other state)."""
+    if record.get("state") != PROCESSING:
+        return []
+    return [m for m in record.get("media") or () if not outcomes.get(m)]

@@ -487,8 +487,6 @@ BATCHED_CHANGELOGS: tuple[BatchedChangelog, ...] = (
     engagement_tables.lifecycle_log,
     posts_tables.records_log,
     posts_tables.outcomes_log,
-    posts_tables.waiters_log,
-    posts_tables.counts_log,
     trending_tables.post_tags_log,
     trending_tables.uses_log,
     stories_tables.first_views_log,
@@ -682,6 +680,7 @@ def clear_state() -> None:
     counters = engagement_tables.counters
     counters.counts.clear()
     counters.take_dirty()
+    posts_tables.post_index.recompute((), {})
     for changelog in BATCHED_CHANGELOGS:
         changelog.seal()
     agents.stories._expiry_sent.clear()

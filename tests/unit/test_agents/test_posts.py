@@ -12,7 +12,7 @@ from agents.posts import forward_media_results, track_posts
 from domain.posts import DELETED, FAILED, PROCESSING, READY
 from schemas.events import EventBase
 from settings import get_settings
-from tables.posts import media_outcomes, media_waiters, post_counts, post_records
+from tables.posts import media_outcomes, post_index, post_records
 from tests.factories import event_factory
 from tests.unit.test_agents.conftest import until
 from tests.unit.test_agents.test_erasure import erasure_fakes  # noqa: F401 (autouse)
@@ -67,7 +67,7 @@ async def test_post_without_media_pushed_to_active_followers_at_once(
         {"post_id": "p1", "created_ms": created.occurred_ms, "recipients": ("f1",)}
     ]
     assert post_records["p1"]["state"] == READY
-    assert post_counts["a1"] == 1
+    assert post_index.counts["a1"] == 1
 
 
 async def test_post_followers_hidden_or_muted_receive_nothing(posts: Any, sinks: Any) -> None:
@@ -82,13 +82,13 @@ async def test_post_with_media_waits_then_spread_once_media_ready(posts: Any, si
     await posts(post_created(media=("m1", "m2")))
     assert sinks.named("write_post")[0]["record"]["state"] == PROCESSING
     assert sinks.named("push_post") == []
-    assert media_waiters["m1"] == ["p1"] and media_waiters["m2"] == ["p1"]
+    assert post_index.waiters == {"m1": ["p1"], "m2": ["p1"]}
     await posts(media_ready("m1"))
     assert sinks.named("push_post") == []  # m2 still processing
     await posts(media_ready("m2"))
     assert [p["recipients"] for p in sinks.named("push_post")] == [("f1", "f2")]
     assert post_records["p1"]["state"] == READY
-    assert "m2" not in media_waiters
+    assert "m2" not in post_index.waiters
 
 
 async def test_post_with_failed_media_fails_without_push(posts: Any, sinks: Any) -> None:
@@ -113,7 +113,7 @@ async def test_post_duplicate_created_counts_once(posts: Any) -> None:
     created = post_created()
     await posts(created)
     await posts(created)
-    assert post_counts["a1"] == 1
+    assert post_index.counts["a1"] == 1
 
 
 async def test_post_stale_write_skips_fan_out(posts: Any, sinks: Any) -> None:
@@ -133,7 +133,7 @@ async def test_post_deleted_retracted_from_followers_and_uncounted(posts: Any, s
     await posts(post_deleted())
     assert sinks.named("retract_post") == [{"post_id": "p1", "followers": ("f1", "f2")}]
     assert post_records["p1"]["state"] == DELETED
-    assert post_counts["a1"] == 0
+    assert post_index.counts.get("a1", 0) == 0
 
 
 async def test_post_deleted_by_another_user_changes_nothing(posts: Any, sinks: Any) -> None:
@@ -155,7 +155,7 @@ async def test_post_deleted_before_created_never_pushed(posts: Any, sinks: Any) 
     await posts(post_created())
     assert sinks.named("push_post") == []
     assert post_records["p1"]["state"] == DELETED
-    assert post_counts["a1"] == 0
+    assert post_index.counts.get("a1", 0) == 0
 
 
 @pytest.fixture
@@ -227,5 +227,21 @@ async def test_one_batch_projects_every_post_in_one_call_and_in_order(
     assert states == [("p1", PROCESSING), ("p2", READY), ("p1", READY), ("p2", DELETED)]
     assert {p["post_id"] for p in sinks.named("push_post")} == {"p1", "p2"}
     assert [r["post_id"] for r in sinks.named("retract_post")] == ["p2"]
-    assert post_counts["a1"] == 1
-    assert "m1" not in media_waiters
+    assert post_index.counts["a1"] == 1
+    assert "m1" not in post_index.waiters
+
+
+async def test_counts_and_waits_recomputed_from_the_records_equal_the_kept_ones(
+    posts: Any,
+) -> None:
+    # What a recovery rebuilds from the two tables must be what the stream kept.
+    await posts(post_created("p1", media=("m1", "m2")))
+    await posts(post_created("p2", media=("m3",)))
+    await posts(post_created("p3"))
+    await posts(media_ready("m1"))
+    await posts(post_deleted("p3"))
+    await posts(post_deleted("p9"))  # a tombstone of a post never seen
+    kept = (dict(post_index.counts), {m: list(p) for m, p in post_index.waiters.items()})
+    assert kept == ({"a1": 2}, {"m2": ["p1"], "m3": ["p2"]})
+    post_index.recompute(list(post_records.items()), dict(media_outcomes.items()))
+    assert (post_index.counts, post_index.waiters) == kept

@@ -86,7 +86,7 @@ DATAFLOW: dict[str, Flow] = {
     "agents.erasure.erase_accounts":       Flow("users",                  ERASED,           "",                                                      SKIP),
     "agents.graph.maintain_graph":         Flow("graph",                  "graph",          "follow_edges follower_counts",                          DLQ),
     "agents.posts.forward_media_results":  Flow("media",                  "media-by-owner", "",                                                      SKIP),
-    "agents.posts.track_posts":            Flow("posts media-by-owner",   "",               "post_records post_counts media_waiters media_outcomes", DLQ),
+    "agents.posts.track_posts":            Flow("posts media-by-owner",   "",               "post_records media_outcomes",                           DLQ),
     "agents.engagement.index_posts_by_id": Flow("posts",                  "posts-by-id",    "",                                                      SKIP),
     "agents.engagement.count_engagement":  Flow("engagement posts-by-id", "",               "engagement_marks post_lifecycle",                       DLQ),
     "agents.stories.fan_out_stories":      Flow("stories",                "",               "author_stories",                                        DLQ),

@@ -38,8 +38,6 @@ EXAMPLES: dict[str, list[tuple[Any, Any]]] = {
     "follower_counts": [("u1", 3)],
     "post_records": [("p1", _post)],
     "media_outcomes": [("m1", {"state": "ready", "reason": None})],
-    "media_waiters": [("m1", ["p1", "p2"])],
-    "post_counts": [("u1", 2)],
     "engagement_marks": [
         (("p1", "l", "u1"), _mark.mark.to_json()),
         (("p1", "l", "u2"), _tied.mark.to_json()),

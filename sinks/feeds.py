@@ -88,16 +88,31 @@ async def project_posts(
 def _push(
     conn: Connections, entries: Mapping[str, float], feeds_of: Iterable[str]
 ) -> list[Callable[[Any], object]]:
-    cap, k = conn.settings.feed_cap, conn.keys
-    commands: list[Callable[[Any], object]] = []
+    # One ZADD per feed, sent as a raw command (redis-py's option handling is a cost per
+    # recipient); each feed is trimmed to its cap when its snapshot is flushed.
+    k = conn.keys
+    pairs = [str(x) for post_id, ms in entries.items() for x in (int(ms), post_id)]
     users = list(feeds_of)
-    for user in users:
-        feed = k.feed(user)
-        commands.append(lambda p, feed=feed: p.zadd(feed, entries))
-        commands.append(lambda p, feed=feed: p.zremrangebyrank(feed, 0, -(cap + 1)))
+    commands: list[Callable[[Any], object]] = [
+        lambda p, feed=feed: p.execute_command("ZADD", feed, *pairs) for feed in map(k.feed, users)
+    ]
     if users:
         commands.append(lambda p: p.sadd(k.feed_dirty(), *users))
     return commands
+
+
+# One post into many feeds in one call: redis-py spends tens of microseconds of Python
+# on each command and reply, the script a few per key. Each feed is trimmed to its cap
+# when its snapshot is flushed. KEYS: the recipients' feeds, then the dirty-feeds set;
+# ARGV: created ms, post id, then the recipients' user ids. Returns feeds written.
+PUSH_POST = Lua("""
+local last = #KEYS - 1
+for i = 1, last do redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2]) end
+redis.call('SADD', KEYS[#KEYS], unpack(ARGV, 3))
+return last
+""")
+# Recipients per script call: bounded replies and a bounded pause of the server.
+_PUSH_CHUNK = 1000
 
 
 async def spread_posts(
@@ -112,8 +127,13 @@ async def spread_posts(
     commands: list[Callable[[Any], object]] = []
     pushed = 0
     for post_id, created_ms, recipients in pushes:
-        commands += _push(conn, {post_id: created_ms}, recipients)
-        pushed += len(recipients)
+        users = list(recipients)
+        for i in range(0, len(users), _PUSH_CHUNK):
+            chunk = users[i : i + _PUSH_CHUNK]
+            keys = [*map(k.feed, chunk), k.feed_dirty()]
+            args = [int(created_ms), post_id, *chunk]
+            commands.append(lambda p, keys=keys, args=args: PUSH_POST.queue(p, keys, args))
+        pushed += len(users)
     dirty: set[str] = set()
     for post_id, followers in retractions:
         commands += [lambda p, u=user, i=post_id: p.zrem(k.feed(u), i) for user in followers]
@@ -167,8 +187,9 @@ _SELECT_SNAPSHOTS = "SELECT user_id, candidates FROM feed_candidates"
 
 
 async def flush_feed_snapshots(conn: Connections, *, batch: int = 500) -> int:
-    """Copy every changed feed to Cassandra as one absolute value; returns feeds written."""
-    redis = conn.redis()
+    """Trim every changed feed to its cap and copy it to Cassandra as one absolute value;
+    returns feeds written."""
+    redis, cap = conn.redis(), conn.settings.feed_cap
     db = await conn.db()
     written = 0
     while True:
@@ -178,8 +199,10 @@ async def flush_feed_snapshots(conn: Connections, *, batch: int = 500) -> int:
         try:
             async with redis.pipeline(transaction=False) as pipe:
                 for user in users:
+                    # Pushes leave trimming to here: a feed keeps its newest ``feed_cap``.
+                    pipe.zremrangebyrank(conn.keys.feed(user), 0, -(cap + 1))
                     pipe.zrevrange(conn.keys.feed(user), 0, -1, withscores=True)
-                feeds = await pipe.execute()
+                feeds = (await pipe.execute())[1::2]
             now = from_ms(now_ms())
             await db.execute_many(
                 _UPSERT_SNAPSHOT,

@@ -29,6 +29,10 @@ SCENARIOS: LazyEntries = {
         "bench.recovery:recovery",
         "Restart-to-serving time as the engagement state grows vs raw changelog consume.",
     ),
+    "search": (
+        "bench.search:search",
+        "Search p50/p99 by query length under wrk vs /livez; memory; freshness.",
+    ),
     "trending": (
         "bench.trending:trending",
         "Hashtag events/s of one worker vs raw consume; post-to-trending latency.",

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import redis.asyncio as aioredis
 
 from api.readers.media import read_media_many
-from api.readers.ties import Owner, read_ties
+from api.readers.ties import Owner, queue_ties, read_ties, ties_of
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.stories import TrayCandidate, expires_at_ms, is_live, live_since_ms, order_tray
 from domain.visibility import Relation, in_tray, may_see_content, may_see_story
@@ -53,9 +53,19 @@ async def read_tray(
         entries, seen = await pipe.execute()
     if not entries:
         return TrayPage(data=[])
-    owners = await read_ties(redis, keys, viewer_id, [a for a, _ in entries])
-    authors = [a for a, _ in entries if in_tray(owners[a].ties, owners[a].account)]
-    latest = await _latest_visible(redis, keys, owners, authors, now)
+    # The ties and every tray author's live stories in one round trip.
+    authors = [a for a, _ in entries]
+    async with redis.pipeline(transaction=False) as pipe:
+        n_ties = queue_ties(pipe, keys, viewer_id, authors)
+        for author in authors:
+            pipe.zrangebyscore(
+                keys.author_stories(author), f"({live_since_ms(now)}", "+inf", withscores=True
+            )
+        replies = await pipe.execute()
+    owners = ties_of(viewer_id, authors, replies[:n_ties])
+    lives = dict(zip(authors, replies[n_ties:], strict=True))
+    shown = [a for a in authors if in_tray(owners[a].ties, owners[a].account)]
+    latest = await _latest_visible(redis, keys, owners, {a: lives[a] for a in shown})
     candidates = [
         TrayCandidate(
             author_id=author,
@@ -63,7 +73,7 @@ async def read_tray(
             seen_up_to_ms=int(seen[author]) if author in seen else None,
             close_friend=owners[author].relation is Relation.CLOSE_FRIEND,
         )
-        for author in authors
+        for author in shown
         if author in latest
     ]
     ordered = order_tray(candidates, now)
@@ -87,22 +97,11 @@ async def _latest_visible(
     redis: aioredis.Redis,
     keys: RedisKeys,
     owners: Mapping[str, Owner],
-    authors: Sequence[str],
-    now: int,
+    lives: Mapping[str, Sequence[tuple[str, float]]],
 ) -> dict[str, int]:
     """author -> created ms of their newest live story the viewer may see (authors with
-    none left out), in two pipelined round trips."""
-    if not authors:
-        return {}
-    async with redis.pipeline(transaction=False) as pipe:
-        for author in authors:
-            pipe.zrangebyscore(
-                keys.author_stories(author), f"({live_since_ms(now)}", "+inf", withscores=True
-            )
-        lives = await pipe.execute()
-    stories = [
-        (a, sid, int(ms)) for a, live in zip(authors, lives, strict=True) for sid, ms in live
-    ]
+    none left out), from each author's live (story id, ms) and one more round trip."""
+    stories = [(a, sid, int(ms)) for a, live in lives.items() for sid, ms in live]
     async with redis.pipeline(transaction=False) as pipe:
         for _, story_id, _ in stories:
             pipe.hget(keys.story(story_id), "close_friends_only")

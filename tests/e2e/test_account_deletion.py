@@ -2,7 +2,8 @@
 grace period lasts seconds: an account with everything an account can have, deleted;
 then every count it touched is exact again, every answer about it is 404 or leaves it
 out, no Redis key or value, Cassandra row or stored file holds anything of it, and its
-username can be registered again. And deleting a post or a story removes its upload's
+username can be registered again; the same when the worker is killed with SIGKILL twice
+during the cascade and its grace-period sweeps. And deleting a post or a story removes its upload's
 files, hash and row, unless another post or story of the owner still shows it.
 """
 
@@ -96,6 +97,16 @@ class Stack:
     settings: Settings
     api: Api
     worker: Worker
+    env: dict[str, str]
+    logs: Path
+    crashes: int = 0
+
+    def crash_worker(self) -> None:
+        """kill -9 the worker wherever it is in the cascade, and start it again."""
+        self.worker.kill()
+        self.crashes += 1
+        log = self.logs / f"worker-after-crash-{self.crashes}.log"
+        self.worker = Worker(env=self.env, log_file=log).start_and_wait()
 
     def register(self, name: str) -> Person:
         username = f"{name}{uuid.uuid4().hex[:10]}"
@@ -122,15 +133,21 @@ def stack(
         "PHOTOSTREAM_NAMESPACE": settings.namespace,
         "PHOTOSTREAM_USERNAME_GRACE_S": str(GRACE_S),
     }
-    worker = Worker(env=env, log_file=tmp_path / "worker.log").start_and_wait()
+    stack = Stack(
+        settings,
+        api=None,  # type: ignore[arg-type]
+        worker=Worker(env=env, log_file=tmp_path / "worker.log").start_and_wait(),
+        env=env,
+        logs=tmp_path,
+    )
     try:
-        api = Api(env=env, log_file=tmp_path / "api.log").start_and_wait()
+        stack.api = Api(env=env, log_file=tmp_path / "api.log").start_and_wait()
         try:
-            yield Stack(settings, api, worker)
+            yield stack
         finally:
-            api.stop()
+            stack.api.stop()
     finally:
-        worker.stop()
+        stack.worker.stop()
 
 
 # --- where traces could be ----------------------------------------------------------
@@ -233,7 +250,11 @@ def ids_in(response: httpx.Response, key: str = "user_id") -> set[str]:
     }
 
 
-def test_account_deletion_leaves_nothing_of_the_account(stack: Stack) -> None:
+@pytest.mark.parametrize("crashes", [False, True], ids=["calm", "kill-9-mid-cascade"])
+def test_account_deletion_leaves_nothing_of_the_account(stack: Stack, crashes: bool) -> None:
+    """With ``crashes``, the worker is killed with SIGKILL right after the deletion is
+    accepted (the cascade under way) and again once the answers leave her out (the
+    grace-period sweeps to come), and started again each time: the end is the same."""
     dora = stack.register("dora")  # deleted below
     ann, ben, cal, eve, fay = (stack.register(n) for n in ("ann", "ben", "cal", "eve", "fay"))
     cal.ok("PATCH", "/v1/users/me", json={"is_private": True})
@@ -348,6 +369,12 @@ def test_account_deletion_leaves_nothing_of_the_account(stack: Stack) -> None:
     assert r.status_code == 202, r.text
     again = dora.call("DELETE", "/v1/users/me", headers={"Idempotency-Key": key})
     assert again.json() == r.json()  # a retry is the same answer, not a second deletion
+    if crashes:
+        wait_until(
+            lambda: ben.get(f"/v1/users/{dora.user_id}").status_code == 404,
+            what="the cascade under way",
+        )
+        stack.crash_worker()
     refreshed = httpx.post(
         f"{stack.api.url}/v1/accounts/refresh",
         json={"refresh_token": dora.session["refresh_token"]},
@@ -413,6 +440,8 @@ def test_account_deletion_leaves_nothing_of_the_account(stack: Stack) -> None:
         return wrong
 
     settle(answers_leave_her_out, stack, timeout_s=60, what="answers without dora")
+    if crashes:
+        stack.crash_worker()
 
     # After the grace period: nothing of her anywhere.
     settle(traces, stack, timeout_s=GRACE_S + 90, what="no trace of dora")

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # post projections, audiences and pushes each go out as one pipelined call.
     posts_batch_max: int = 2_000
     posts_batch_within_s: float = 0.05
+    # The same for profile changes and feed openings (the users agent).
+    users_batch_max: int = 2_000
+    users_batch_within_s: float = 0.05
 
     # Engagement
     counter_flush_interval_s: float = 2.0

@@ -7,6 +7,8 @@ profile only when the incoming one is at least as new.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from clients.redis import pipelined
 from domain.clock import to_micros, to_ms
 from schemas.events import ProfileUpdated
@@ -42,6 +44,45 @@ async def write_profile(conn: Connections, event: ProfileUpdated) -> bool:
         conn.redis(), [conn.keys.user(event.user_id)], [str(event.occurred_ms), *shape.fields()]
     )
     return bool(applied)
+
+
+async def write_profiles(conn: Connections, events: Sequence[ProfileUpdated]) -> list[bool]:
+    """``write_profile`` of many events: the rows as UNLOGGED batches, the cache as one
+    pipeline in order; per event, whether the cache now holds its version."""
+    if not events:
+        return []
+    db = await conn.db()
+    await db.execute_unlogged(
+        _UPSERT,
+        [
+            (
+                e.user_id,
+                e.username,
+                e.display_name,
+                e.is_private,
+                e.bio,
+                e.occurred_at,
+                e.event_id,
+                to_micros(e.occurred_at),
+            )
+            for e in events
+        ],
+    )
+    replies = await pipelined(
+        conn.redis(),
+        [
+            lambda p, e=e: HSET_IF_NEWER.queue(
+                p,
+                [conn.keys.user(e.user_id)],
+                [
+                    str(e.occurred_ms),
+                    *ProfileHash(e.username, e.display_name, e.is_private, e.bio).fields(),
+                ],
+            )
+            for e in events
+        ],
+    )
+    return [bool(r) for r in replies]
 
 
 async def rebuild_profiles(conn: Connections) -> int:

@@ -359,6 +359,10 @@ class FakeSinks:
     def write_profile(self, event: Any) -> bool:
         return True  # the cache now holds this version
 
+    async def write_profiles(self, conn: Any, events: Any) -> list[bool]:
+        # Kept per event, as ``write_profile`` calls (what the tests ask).
+        return [await self.write_profile(conn, e) for e in events]
+
     @_sink
     def write_media_state(self, event: Any) -> None:
         return None

@@ -13,6 +13,7 @@ from domain.clock import DAY_MS, now_ms
 from schemas.events import EventBase, make_event
 from settings import get_settings
 from tests.factories import event_factory
+from tests.unit.test_agents.conftest import until
 from tests.unit.test_agents.test_graph import GraphFacts, install_graph_facts
 
 INACTIVE_AFTER_DAYS = get_settings().inactive_after_days
@@ -32,7 +33,9 @@ async def users(harness: Any, facts: GraphFacts) -> AsyncIterator[Any]:
     async with track_users.test_context() as agent:
 
         async def put(event: EventBase | bytes, *, key: str = "u1", handled: bool = True) -> None:
-            await harness.feed(agent, event, key=key, handled=handled)
+            # Returns once the event's batch is acked (an invalid one: dead-lettered too).
+            put = await harness.feed(agent, event, key=key, handled=False)
+            await until(lambda: put.message.acked, what="the batch's commit")
 
         yield put
 
@@ -80,15 +83,15 @@ async def test_feed_opened_first_time_rebuilds_feed(users: Any, sinks: Any) -> N
 
 @pytest.fixture
 def newest(monkeypatch: pytest.MonkeyPatch, sinks: Any) -> dict[str, bool]:
-    """``write_profile`` answers whether the cache now holds this version (True here)."""
+    """``write_profiles`` answers whether the cache now holds each version (True here)."""
     answer = {"newest": True}
-    recorded = agents.users.write_profile
+    recorded = agents.users.write_profiles
 
-    async def write_profile(conn: Any, event: Any) -> bool:
-        await recorded(conn, event)
-        return answer["newest"]
+    async def write_profiles(conn: Any, events: Any) -> list[bool]:
+        await recorded(conn, events)
+        return [answer["newest"]] * len(events)
 
-    monkeypatch.setattr(agents.users, "write_profile", write_profile)
+    monkeypatch.setattr(agents.users, "write_profiles", write_profiles)
     return answer
 
 

@@ -145,7 +145,7 @@ def scenario(agent: str, media: MediaFakes, tmp_path: Path) -> list[Step]:
         media.reel_pool.steps = [rung_step(tmp_path, "360p", 640, 360)]
     upload = {"user_id": "a1", "media_id": "m1", "object_key": "originals/m1"}
     scenarios: dict[str, list[Step]] = {
-        "agents.users.track_users": [step("profile_updated", "u1", user_id="u1")],
+        "agents.users.track_users": [batched_step("profile_updated", "u1", user_id="u1")],
         "agents.erasure.erase_accounts": [step("account_deleted", "d1", user_id="d1")],
         "agents.graph.maintain_graph": [
             step("follow", "u2", user_id="u1", target_id="u2"),

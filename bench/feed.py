@@ -291,20 +291,30 @@ async def post_to_visible(
 
 async def http_load(
     url: str, tokens: list[str], concurrency: int, requests: int
-) -> tuple[list[float], float]:
+) -> tuple[list[float], float, int]:
+    """Latencies, rate and transport errors (a connection the server dropped: counted,
+    not timed, and the request is not sent again)."""
     latencies: list[float] = []
+    dropped = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         counter = iter(range(requests))
 
         async def loop(worker: int) -> None:
+            nonlocal dropped
             rng = random.Random(worker)
             for _ in counter:
                 token = rng.choice(tokens)
                 t0 = time.perf_counter()
-                r = await client.get(
-                    "/v1/feed", params={"limit": 20}, headers={"Authorization": f"Bearer {token}"}
-                )
+                try:
+                    r = await client.get(
+                        "/v1/feed",
+                        params={"limit": 20},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                except httpx.TransportError:
+                    dropped += 1
+                    continue
                 latencies.append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 200 or len(r.json()["data"]) != 20:
                     raise click.ClickException(f"bad feed answer {r.status_code}: {r.text[:200]}")
@@ -314,7 +324,7 @@ async def http_load(
         started = time.perf_counter()
         await asyncio.gather(*(loop(w) for w in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return latencies, requests / elapsed
+    return latencies, len(latencies) / elapsed, dropped
 
 
 async def naive_load(
@@ -598,9 +608,12 @@ async def _run(ns: BenchNamespace, sc: Scenario) -> None:
         )
         db = await conn.db()
         for level in sc.concurrency:
-            lat, rps = await http_load(url, tokens, level, sc.requests)
+            lat, rps, dropped = await http_load(url, tokens, level, sc.requests)
             nlat, nrps = await naive_load(db, graph.viewers, level, max(100, sc.requests // 5))
-            click.echo(f"  c={level:<3} feed   {_fmt(lat)}  {rps:8,.0f} req/s")
+            click.echo(
+                f"  c={level:<3} feed   {_fmt(lat)}  {rps:8,.0f} req/s"
+                + (f" ({dropped} connections dropped)" if dropped else "")
+            )
             click.echo(
                 f"  c={level:<3} naive  {_fmt(nlat)}  {nrps:8,.0f} req/s (in-process, no HTTP)"
             )

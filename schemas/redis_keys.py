@@ -115,6 +115,11 @@ class RedisKeys:
         """Sorted set: an author's live story ids scored by created_at ms."""
         return self._k("astories", user_id)
 
+    def author_open_stories(self, user_id: str) -> str:
+        """Sorted set: the same, without the close-friends-only ones (a tray read takes
+        the newest a viewer may see from one or the other, no story card read)."""
+        return self._k("aostories", user_id)
+
     def story_tray(self, user_id: str) -> str:
         """Sorted set: authors with a story user_id may see, scored by its newest one (ms)."""
         return self._k("tray", user_id)

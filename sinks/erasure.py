@@ -300,7 +300,8 @@ _REQUEST_ROW = "DELETE FROM follow_requests WHERE owner_id = ? AND requester_id 
 _OWN_KEYS = (
     "user", "following", "followers", "close_friends", "close_friend_of", "blocked", "muted",
     "follow_requests", "requests_sent", "user_counts", "feed", "author_posts",
-    "author_pending", "saved", "author_stories", "story_tray", "stories_seen",
+    "author_pending", "saved", "author_stories", "author_open_stories", "story_tray",
+    "stories_seen",
 )  # fmt: skip
 
 

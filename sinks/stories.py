@@ -87,9 +87,13 @@ async def write_story(conn: Connections, event: StoryCreated, now_ms: int) -> No
         card = StoryHash(event.user_id, created_ms, event.media_id, event.close_friends_only)
         pipe.hset(keys.story(event.story_id), mapping=card.mapping())
         pipe.pexpireat(keys.story(event.story_id), expires_ms)
-        pipe.zadd(keys.author_stories(event.user_id), {event.story_id: created_ms})
-        pipe.pexpireat(keys.author_stories(event.user_id), expires_ms, gt=True)
-        pipe.pexpireat(keys.author_stories(event.user_id), expires_ms, nx=True)
+        lists = [keys.author_stories(event.user_id)]
+        if not event.close_friends_only:
+            lists.append(keys.author_open_stories(event.user_id))
+        for key in lists:
+            pipe.zadd(key, {event.story_id: created_ms})
+            pipe.pexpireat(key, expires_ms, gt=True)
+            pipe.pexpireat(key, expires_ms, nx=True)
         await pipe.execute()
 
 
@@ -146,6 +150,7 @@ async def remove_story(
     async with conn.redis().pipeline(transaction=True) as pipe:
         pipe.delete(keys.story(story_id))
         pipe.zrem(keys.author_stories(author_id), story_id)
+        pipe.zrem(keys.author_open_stories(author_id), story_id)
         await pipe.execute()
 
 

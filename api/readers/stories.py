@@ -8,12 +8,12 @@ for its followers, and blocks hide both ways.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
 from api.readers.media import read_media_many
-from api.readers.ties import Owner, queue_ties, read_ties, ties_of
+from api.readers.ties import queue_ties, read_ties, ties_of
 from domain.cursors import decode_cursor, encode_cursor, int_field, str_field
 from domain.stories import TrayCandidate, expires_at_ms, is_live, live_since_ms, order_tray
 from domain.visibility import Relation, in_tray, may_see_content, may_see_story
@@ -53,19 +53,32 @@ async def read_tray(
         entries, seen = await pipe.execute()
     if not entries:
         return TrayPage(data=[])
-    # The ties and every tray author's live stories in one round trip.
+    # The ties and each tray author's newest live story, with and without the
+    # close-friends-only ones, in one round trip: no story card is read.
     authors = [a for a, _ in entries]
     async with redis.pipeline(transaction=False) as pipe:
         n_ties = queue_ties(pipe, keys, viewer_id, authors)
         for author in authors:
-            pipe.zrangebyscore(
-                keys.author_stories(author), f"({live_since_ms(now)}", "+inf", withscores=True
-            )
+            for key in (keys.author_stories(author), keys.author_open_stories(author)):
+                pipe.zrevrangebyscore(
+                    key, "+inf", f"({live_since_ms(now)}", start=0, num=1, withscores=True
+                )
         replies = await pipe.execute()
     owners = ties_of(viewer_id, authors, replies[:n_ties])
-    lives = dict(zip(authors, replies[n_ties:], strict=True))
-    shown = [a for a in authors if in_tray(owners[a].ties, owners[a].account)]
-    latest = await _latest_visible(redis, keys, owners, {a: lives[a] for a in shown})
+    newest = replies[n_ties:]
+    latest = {}
+    for i, author in enumerate(authors):
+        owner = owners[author]
+        if not in_tray(owner.ties, owner.account):
+            continue
+        every, open_only = newest[2 * i], newest[2 * i + 1]
+        # Every live story when the viewer may see close-friends ones, else the others.
+        seen_all = may_see_story(owner.relation, owner.account, live=True, close_friends_only=True)
+        shown = every if seen_all else open_only
+        if shown and may_see_story(
+            owner.relation, owner.account, live=True, close_friends_only=seen_all
+        ):
+            latest[author] = int(shown[0][1])
     candidates = [
         TrayCandidate(
             author_id=author,
@@ -73,8 +86,7 @@ async def read_tray(
             seen_up_to_ms=int(seen[author]) if author in seen else None,
             close_friend=owners[author].relation is Relation.CLOSE_FRIEND,
         )
-        for author in shown
-        if author in latest
+        for author in latest
     ]
     ordered = order_tray(candidates, now)
     page = ordered[offset : offset + limit]
@@ -91,29 +103,6 @@ async def read_tray(
         ],
         next_cursor=encode_cursor(o=offset + limit) if more else None,
     )
-
-
-async def _latest_visible(
-    redis: aioredis.Redis,
-    keys: RedisKeys,
-    owners: Mapping[str, Owner],
-    lives: Mapping[str, Sequence[tuple[str, float]]],
-) -> dict[str, int]:
-    """author -> created ms of their newest live story the viewer may see (authors with
-    none left out), from each author's live (story id, ms) and one more round trip."""
-    stories = [(a, sid, int(ms)) for a, live in lives.items() for sid, ms in live]
-    async with redis.pipeline(transaction=False) as pipe:
-        for _, story_id, _ in stories:
-            pipe.hget(keys.story(story_id), "close_friends_only")
-        flags = await pipe.execute() if stories else []
-    latest: dict[str, int] = {}
-    for (author, _, created_ms), flag in zip(stories, flags, strict=True):
-        owner = owners[author]
-        if flag is not None and may_see_story(
-            owner.relation, owner.account, live=True, close_friends_only=flag == "1"
-        ):
-            latest[author] = max(created_ms, latest.get(author, 0))
-    return latest
 
 
 async def _visible(

@@ -20,6 +20,8 @@ from typing import Any
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
+from streams.producing import batch_producer, flush, produce
+
 logger = logging.getLogger(__name__)
 
 # Backoff while the broker refuses changelog writes: the batch waits, nothing is acked.
@@ -84,16 +86,9 @@ class BatchedChangelog:
         for partition, key, value in records:
             # Encoded here, not kept in a list: thousands of live orjson buffers cost
             # more in allocation than the encoding itself.
-            while True:
-                try:
-                    encoded = None if value is None else dumps(value)
-                    producer.produce(topic, key=dumps(key), value=encoded, partition=partition)
-                    break
-                except BufferError:
-                    producer.poll(0.01)
-        loop = asyncio.get_running_loop()
-        while await loop.run_in_executor(None, producer.flush, 10.0):
-            logger.warning("changelog flush still waiting for acks")
+            encoded = None if value is None else dumps(value)
+            produce(producer, topic, dumps(key), encoded, partition=partition)
+        await flush(producer, "changelog flush")
         failed, self._failed = self._failed, []
         return failed
 
@@ -110,14 +105,6 @@ class BatchedChangelog:
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer(
-                {
-                    **self._config,
-                    "client.id": f"{self.table.changelog_topic.get_topic_name()}-writer",
-                    "linger.ms": 2,
-                    "batch.num.messages": 10000,
-                    "delivery.report.only.error": True,
-                    "on_delivery": self._on_delivery,
-                }
-            )
+            name = self.table.changelog_topic.get_topic_name()
+            self._producer = batch_producer(self._config, f"{name}-writer", self._on_delivery)
         return self._producer

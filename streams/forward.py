@@ -27,6 +27,7 @@ import faust
 from confluent_kafka import KafkaError, Message, Producer
 
 from schemas.events import InvalidEvent, decode_event
+from streams.producing import batch_producer, flush, produce
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +73,8 @@ class Forwarder:
         topic = self.topic
         self._failed = 0
         for key, value in copies:
-            while True:
-                try:
-                    producer.produce(topic, key=key, value=value)
-                    break
-                except BufferError:
-                    producer.poll(0.01)
-        loop = asyncio.get_running_loop()
-        while await loop.run_in_executor(None, producer.flush, 10.0):
-            logger.warning("copies to %s still waiting for acks", topic)
+            produce(producer, topic, key, value)
+        await flush(producer, f"copies to {topic}")
         failed, self._failed = self._failed, 0
         return failed
 
@@ -91,15 +85,8 @@ class Forwarder:
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer(
-                {
-                    **self._config,
-                    "client.id": f"{self.topic}-forwarder",
-                    "linger.ms": 2,
-                    "batch.num.messages": 10000,
-                    "delivery.report.only.error": True,
-                    "on_delivery": self._on_delivery,
-                }
+            self._producer = batch_producer(
+                self._config, f"{self.topic}-forwarder", self._on_delivery
             )
         return self._producer
 

@@ -319,6 +319,11 @@ def test_account_deletion_leaves_nothing_of_the_account(stack: Stack, crashes: b
 
     before = {"likes": 2, "comments": 2, "saves": 1, "shares": 3}
     wait_until(lambda: stats(ann, ann_post) == before, what="ann's post counted")
+    # The counts are flushed on a timer, apart from the comment rows: wait for both.
+    wait_until(
+        lambda: comment_text in ann.get(f"/v1/posts/{ann_post}/comments").text,
+        what="dora's comment listed",
+    )
     wait_until(
         lambda: dora.user_id in ids_in(ann.get(f"/v1/stories/{ann_story}/viewers")),
         what="dora's receipt",

@@ -1,6 +1,6 @@
 """Media: project every media event; turn uploads into photo variants and Reel ladders.
 
-media (by media_id) ─┬─ project_media ──► Cassandra ``media`` + Redis media hash
+media (by media_id) ─┬─ project_media ──► Cassandra ``media`` + Redis media hash (batched)
                      ├─ process_photos ─► photo pool ─► object store ─► media_ready | media_failed
                      └─ process_reels ──► reel pool ──► object store ─► media_progress (poster,
                                                         then each rung) … media_ready | media_failed
@@ -47,15 +47,19 @@ from media.video import PosterReady, RungReady, hls_content_type, transcode_reel
 from schemas.events import (
     EventBase,
     InvalidEvent,
+    MediaFailed,
+    MediaProgress,
+    MediaReady,
     MediaUploaded,
     VariantRef,
     decode_event,
     make_event,
 )
 from sinks import connections
-from sinks.media import write_media_state
+from sinks.media import write_media_states
 from streams.app import app, settings
-from streams.codecs import process_or_dead_letter, valid_events
+from streams.batching import Batching, run_batched
+from streams.codecs import process_or_dead_letter
 from streams.topics import media_topic
 
 logger = logging.getLogger(__name__)
@@ -84,15 +88,39 @@ reel_pool = ProcessPool(settings.media_video_workers, name="reel", nice=settings
 # --- projection ------------------------------------------------------------------------
 
 
-async def _project(event: EventBase) -> None:
-    await write_media_state(connections, event)
+# Media events per batch, or fewer after this long (seconds): a batch's rows and hashes
+# go out in a few requests, so its size bounds one pipeline, not the rate.
+PROJECTION_BATCH_MAX = 2_000
+PROJECTION_BATCH_WITHIN_S = 0.05
+_PROJECTED = (MediaUploaded, MediaProgress, MediaReady, MediaFailed)
+
+
+def stage_media(event: EventBase, partition: int, events: list[EventBase]) -> None:
+    """Every media event is projected as it is (each one carries its whole state)."""
+    if isinstance(event, _PROJECTED):
+        events.append(event)
+
+
+async def write_media(events: list[EventBase]) -> None:
+    if events:
+        await write_media_states(connections, events)
+
+
+PROJECTION = Batching(
+    apply=stage_media,
+    new_effects=list,
+    write_effects=write_media,
+    changelogs=(),
+    max_events=PROJECTION_BATCH_MAX,
+    within_s=PROJECTION_BATCH_WITHIN_S,
+)
 
 
 @app.agent(media_topic)
 async def project_media(stream: faust.StreamT) -> None:
-    """Every media event → the media state served by ``GET /v1/media/{id}``."""
-    async for event in valid_events(stream):
-        await process_or_dead_letter(event, _project)
+    """Every media event → the media state served by ``GET /v1/media/{id}``, a batch at
+    a time (``streams.batching``: written, then acked)."""
+    await run_batched(stream, PROJECTION)
 
 
 # --- photos ----------------------------------------------------------------------------

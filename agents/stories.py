@@ -1,7 +1,10 @@
 """Stories: trays, deletion, the expiry sweeper and view receipts.
 
-stories (by author) ──fan_out_stories──► story cards, author lists; the followers'
-                                         trays the author's audience decides
+stories (by author) ──fan_out_stories──► the author's stories (table) now;
+    batch: rows, cards and author lists written → the batch's authors' audiences read
+           together (sinks.graph.read_audiences) → every tray change in one pipelined
+           call (new stories pushed, removals rescored, in event order) → removed
+           stories' media removed → table changes acked by the broker → events acked
 sweep_stories (timer) ──story_expired──► stories (the agent then removes the story)
 story-views (by story) ──record_story_views──► first views and counts (tables) now;
     batch: seen marks written → table changes acked by the broker → events acked
@@ -19,11 +22,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 
 import faust
 
 from domain.clock import now_ms, to_micros
-from domain.fanout import story_recipients
+from domain.fanout import Audience, story_recipients
 from domain.stories import (
     LiveStory,
     add_story,
@@ -45,14 +49,15 @@ from schemas.events import (
 from sinks import connections
 from sinks import media as media_sink
 from sinks import stories as sink
-from sinks.graph import read_audience
-from sinks.stories import SeenMark
+from sinks import story_trays as trays
+from sinks.graph import read_audiences
+from sinks.stories import SeenMark, StoryRemoval, StoryWrite
+from sinks.story_trays import TrayPush, TrayRescore
 from streams.app import app, settings
 from streams.batching import Batching, run_batched
-from streams.codecs import process_or_dead_letter, valid_events
 from streams.topics import stories_topic, story_views_topic
 from tables.stories import (
-    author_stories,
+    author_stories_log,
     first_view_ms,
     first_views_log,
     story_first_views,
@@ -61,6 +66,12 @@ from tables.stories import (
 )
 
 logger = logging.getLogger(__name__)
+
+TrayChange = TrayPush | TrayRescore
+# Story events per batch, or fewer after this long (seconds): each new story's fan-out
+# is a script call per thousand trays, so a batch of 2,000 stays a few pipelines.
+STORIES_BATCH_MAX = 2_000
+STORIES_BATCH_WITHIN_S = 0.05
 
 # Stories whose story_expired this process already sent (until the agent removes them),
 # so a slow round trip through Kafka does not send a second one.
@@ -85,65 +96,111 @@ def _rows(stories: list[LiveStory], media: dict[str, str]) -> list[list[object]]
     return [[*s.to_row(), media.get(s.story_id, "")] for s in stories]
 
 
-async def _created(event: StoryCreated, stories: list[LiveStory], media: dict[str, str]) -> None:
-    # Store and trays first, table last: a crash in between replays the whole step.
+@dataclass(frozen=True)
+class Removed:
+    """A story gone (deleted or expired): the author's stories left, and its media."""
+
+    removal: StoryRemoval
+    remaining: list[LiveStory]
+    media_id: str
+
+
+@dataclass
+class Effects:
+    """A batch's story changes in event order (new live stories and removals)."""
+
+    steps: list[StoryCreated | Removed] = field(default_factory=list)
+
+
+def _created(event: StoryCreated, partition: int, effects: Effects) -> None:
+    rows = author_stories_log.raw.get(event.user_id)
+    stories, media = sink.rows_to_stories(rows), media_of(rows)
     story = LiveStory(event.story_id, event.occurred_ms, event.close_friends_only)
-    now = now_ms()
-    if is_live(story.created_ms, now):  # an expired one is never shown; swept next tick
-        await sink.write_story(connections, event, now)
-        audience = await read_audience(connections, event.user_id)
-        recipients = story_recipients(audience, close_friends_only=event.close_friends_only)
-        await sink.push_story(
-            connections, author_id=event.user_id, created_ms=story.created_ms, recipients=recipients
-        )
+    if is_live(story.created_ms, now_ms()):  # an expired one is never shown; swept next tick
+        effects.steps.append(event)
     updated = add_story(stories, story)
     if updated != stories:
-        author_stories[event.user_id] = _rows(updated, {**media, story.story_id: event.media_id})
+        rows = _rows(updated, {**media, story.story_id: event.media_id})
+        author_stories_log.put(partition, event.user_id, rows)
 
 
-async def _removed(
-    event: StoryDeleted | StoryExpired, stories: list[LiveStory], media: dict[str, str]
-) -> None:
+def _removed(event: StoryDeleted | StoryExpired, partition: int, effects: Effects) -> None:
     author = event.user_id
+    rows = author_stories_log.raw.get(author)
+    stories, media = sink.rows_to_stories(rows), media_of(rows)
+    # Out of the table now (or never in it): the sweeper no longer sees it.
+    _expiry_sent.discard(event.story_id)
     known = next((s for s in stories if s.story_id == event.story_id), None)
     if known is None:
-        # Already gone (a duplicate), or not this author's story: nothing to undo.
-        _expiry_sent.discard(event.story_id)
-        return
+        return  # already gone (a duplicate), or not this author's story: nothing to undo
     remaining = remove_story(stories, event.story_id)
-    await sink.remove_story(
-        connections, author_id=author, story=known, event_micros=to_micros(event.occurred_at)
-    )
-    audience = await read_audience(connections, author)
-    await sink.rescore_trays(
-        connections, author_id=author, scores=tray_scores(remaining, audience, now_ms=now_ms())
-    )
-    if media.get(event.story_id):  # the story is gone from every view: its upload goes
-        await media_sink.remove_media(connections, [media[event.story_id]], owner_id=author)
-    author_stories[author] = _rows(remaining, media)
-    _expiry_sent.discard(event.story_id)
+    removal = StoryRemoval(author, known, to_micros(event.occurred_at))
+    effects.steps.append(Removed(removal, remaining, media.get(event.story_id, "")))
+    author_stories_log.put(partition, author, _rows(remaining, media))
 
 
-async def _handle_story(event: EventBase) -> None:
-    rows = author_stories.get(event.user_id)
-    stories, media = sink.rows_to_stories(rows), media_of(rows)
+def apply_story(event: EventBase, partition: int, effects: Effects) -> None:
+    """One story event, in the author's order: the table now, its effects staged."""
     if isinstance(event, StoryCreated):
-        await _created(event, stories, media)
+        _created(event, partition, effects)
     elif isinstance(event, StoryDeleted | StoryExpired):
-        await _removed(event, stories, media)
+        _removed(event, partition, effects)
+
+
+def _tray_change(step: StoryCreated | Removed, audience: Audience, now: int) -> TrayChange:
+    if isinstance(step, StoryCreated):
+        recipients = story_recipients(audience, close_friends_only=step.close_friends_only)
+        return TrayPush(step.user_id, step.occurred_ms, recipients)
+    scores = tray_scores(step.remaining, audience, now_ms=now)
+    return TrayRescore(step.removal.author_id, scores)
+
+
+async def write_stories(effects: Effects) -> None:
+    """Cards, lists and rows first, then the audiences are read (a follow adds the
+    follower before it reads the author's stories: whichever comes second sees the
+    other), then every tray change in one pipelined call, then the removed media."""
+    steps = effects.steps
+    if not steps:
+        return
+    now = now_ms()
+    changes = [s.removal if isinstance(s, Removed) else StoryWrite(s) for s in steps]
+    await sink.write_stories(connections, changes, now)
+    audiences = await read_audiences(connections, [_author(s) for s in steps])
+    changed = [_tray_change(s, audiences[_author(s)], now) for s in steps]
+    await trays.write_trays(connections, changed)
+    gone: dict[str, list[str]] = {}
+    for step in steps:
+        if isinstance(step, Removed) and step.media_id:
+            gone.setdefault(step.removal.author_id, []).append(step.media_id)
+    for author, media_ids in gone.items():
+        # The story is gone from every view: its upload goes (unless another shows it).
+        await media_sink.remove_media(connections, media_ids, owner_id=author)
+
+
+def _author(step: StoryCreated | Removed) -> str:
+    return step.user_id if isinstance(step, StoryCreated) else step.removal.author_id
+
+
+STORIES = Batching(
+    apply=apply_story,
+    new_effects=Effects,
+    write_effects=write_stories,
+    changelogs=(author_stories_log,),
+    max_events=STORIES_BATCH_MAX,
+    within_s=STORIES_BATCH_WITHIN_S,
+)
 
 
 @app.agent(stories_topic)
 async def fan_out_stories(stream: faust.StreamT) -> None:
-    async for event in valid_events(stream):
-        await process_or_dead_letter(event, _handle_story)
+    await run_batched(stream, STORIES)
 
 
 async def sweep_stories() -> int:
     """Send story_expired for every story of this worker's partitions past 24 h."""
     now = now_ms()
     sent = 0
-    for author, rows in list(author_stories.items()):
+    for author, rows in list(author_stories_log.raw.items()):
         for story in expired_stories(sink.rows_to_stories(rows), now):
             if story.story_id in _expiry_sent:
                 continue

@@ -3,7 +3,8 @@ uploads once what they belong to is gone.
 
 Each event carries the whole state it announces (pending on upload, partial with the
 renditions so far, ready with all of them, failed with the reason), so the latest
-event by ``occurred_at`` wins in both stores and a replay is harmless.
+event by ``occurred_at`` wins in both stores and a replay is harmless; that is also
+why a batch of them (``write_media_states``) is written in a few requests, in any order.
 
 ``remove_media`` deletes an upload everywhere: its renditions (``variants/<id>/``),
 its Reel files (``videos/<id>/``), its original unless another upload holds the same
@@ -23,6 +24,7 @@ import orjson
 from cassandra.query import SimpleStatement
 
 from clients.objectstore import LocalObjectStore, validate_key
+from clients.redis import pipelined
 from domain.clock import now_ms, to_micros, to_ms
 from schemas.events import EventBase, MediaFailed, MediaProgress, MediaReady, MediaUploaded
 from schemas.redis_hashes import MediaHash
@@ -71,51 +73,63 @@ def media_hash(event: EventBase) -> MediaHash | None:
     return None
 
 
-async def write_media_state(conn: Connections, event: EventBase) -> None:
-    shape = media_hash(event)
-    if shape is None:
-        return
+def _row(event: EventBase, shape: MediaHash) -> tuple[str, tuple[object, ...]]:
+    """The Cassandra write of one event: (statement, parameters)."""
     micros = to_micros(event.occurred_at)
     if isinstance(event, MediaUploaded):
-        await conn.execute(
-            _UPLOADED,
-            (
-                event.media_id,
-                event.user_id,
-                shape.kind,
-                event.object_key,
-                event.content_type,
-                event.size_bytes,
-                event.occurred_at,
-                micros,
-            ),
+        params: tuple[object, ...] = (
+            event.media_id,
+            event.user_id,
+            shape.kind,
+            event.object_key,
+            event.content_type,
+            event.size_bytes,
+            event.occurred_at,
+            micros,
         )
-    elif isinstance(event, MediaFailed):
-        await conn.execute(
-            _FAILED, (event.media_id, event.user_id, event.reason, event.occurred_at, micros)
-        )
-    else:
-        await conn.execute(
-            _RESULT,
-            (
-                event.media_id,  # type: ignore[attr-defined]
-                event.user_id,
-                shape.kind,
-                shape.state,
-                orjson.dumps(list(shape.variants or ())).decode(),
-                shape.placeholder or None,
-                shape.reason,
-                getattr(event, "width", None),
-                getattr(event, "height", None),
-                event.occurred_at,
-                micros,
-            ),
-        )
-    await HSET_IF_NEWER(
-        conn.redis(),
-        [conn.keys.media(event.media_id)],  # type: ignore[attr-defined]
-        [str(event.occurred_ms), *shape.fields()],
+        return _UPLOADED, params
+    if isinstance(event, MediaFailed):
+        return _FAILED, (event.media_id, event.user_id, event.reason, event.occurred_at, micros)
+    return _RESULT, (
+        event.media_id,  # type: ignore[attr-defined]
+        event.user_id,
+        shape.kind,
+        shape.state,
+        orjson.dumps(list(shape.variants or ())).decode(),
+        shape.placeholder or None,
+        shape.reason,
+        getattr(event, "width", None),
+        getattr(event, "height", None),
+        event.occurred_at,
+        micros,
     )
+
+
+async def write_media_states(conn: Connections, events: Sequence[EventBase]) -> int:
+    """A batch of media events: rows in UNLOGGED batches per statement (each row is its
+    own write, stamped with its event's time, so their order does not matter), then
+    every hash in one pipeline of the if-newer script. Returns the events projected."""
+    shaped = [(e, shape) for e in events if (shape := media_hash(e)) is not None]
+    if not shaped:
+        return 0
+    rows: dict[str, list[tuple[object, ...]]] = {}
+    for event, shape in shaped:
+        cql, params = _row(event, shape)
+        rows.setdefault(cql, []).append(params)
+    db = await conn.db()
+    for cql, params_list in rows.items():
+        await db.execute_unlogged(cql, params_list)
+    commands = []
+    for event, shape in shaped:
+        keys = [conn.keys.media(event.media_id)]  # type: ignore[attr-defined]
+        args = [str(event.occurred_ms), *shape.fields()]
+        commands.append(lambda p, keys=keys, args=args: HSET_IF_NEWER.queue(p, keys, args))
+    await pipelined(conn.redis(), commands)
+    return len(shaped)
+
+
+async def write_media_state(conn: Connections, event: EventBase) -> None:
+    await write_media_states(conn, [event])
 
 
 _OBJECT_KEY = "SELECT object_key FROM media WHERE media_id = ?"

@@ -1,19 +1,19 @@
-"""Project stories to Redis (trays, story cards, receipts) and Cassandra (durable copies).
+"""Project stories to Redis (story cards, receipts) and Cassandra (durable copies).
 
 All writes are absolute or set-like: a story card is a hash with an absolute expiry,
-tray entries are ZADD of an author's newest visible story (GT on creation, the exact
-recomputed value on removal), receipts are first-view times (or removed, once
-withdrawn) and counts are absolute. Seen marks are written a batch of views at a time
-(``write_seen_marks``).
-Who receives a story, and each tray's score after a removal, are decided by the agent
-(``domain.fanout``, ``domain.stories``) from ``sinks.graph.read_audience``.
+author lists are ZADD of creation times, receipts are first-view times (or removed,
+once withdrawn) and counts are absolute. Stories are stored and removed a batch at a
+time (``write_stories``), seen marks a batch of views at a time (``write_seen_marks``).
+The trays a story reaches are ``sinks.story_trays``'; who receives a story, and each
+tray's score after a removal, are decided by the agent (``domain.fanout``,
+``domain.stories``) from ``sinks.graph.read_audiences``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -27,7 +27,8 @@ from domain.stories import LiveStory, expires_at_ms
 from schemas.events import StoryCreated
 from schemas.redis_hashes import StoryHash
 from sinks.connections import Connections
-from sinks.graph import read_audience
+from sinks.graph import read_audiences
+from sinks.story_trays import TrayPush, write_trays
 
 logger = logging.getLogger(__name__)
 
@@ -65,51 +66,90 @@ return 1
 """)
 
 
-async def write_story(conn: Connections, event: StoryCreated, now_ms: int) -> None:
-    """Store a live story: its durable row, its card and its author's list (both expire)."""
-    created_ms = event.occurred_ms
-    expires_ms = expires_at_ms(created_ms)
-    ttl_s = max(1, (expires_ms - now_ms) // 1000)
-    await conn.execute(
-        _INSERT_STORY,
-        (
-            event.user_id,
-            event.occurred_at,
-            event.story_id,
-            event.media_id,
-            event.close_friends_only,
-            ttl_s,
-            to_micros(event.occurred_at),
-        ),
+@dataclass(frozen=True)
+class StoryWrite:
+    """A live story stored: its durable row, its card and its author's lists."""
+
+    event: StoryCreated
+
+
+@dataclass(frozen=True)
+class StoryRemoval:
+    """A story taken out of the store, its card and its author's lists."""
+
+    author_id: str
+    story: LiveStory
+    event_micros: int
+
+
+# A live story's card and its author's lists, in one call (both expire with it).
+# KEYS: card, the author's list, [the author's open list]; ARGV: expires ms, story id,
+# created ms, then the card's field/value pairs.
+_WRITE_STORY = Lua("""
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[3], ARGV[2])
+  redis.call('PEXPIREAT', KEYS[i], ARGV[1], 'GT')
+  redis.call('PEXPIREAT', KEYS[i], ARGV[1], 'NX')
+end
+return 1
+""")
+
+
+def _story_commands(conn: Connections, change: StoryWrite | StoryRemoval) -> list[Any]:
+    k = conn.keys
+    if isinstance(change, StoryRemoval):
+        author, story_id = change.author_id, change.story.story_id
+        return [
+            lambda p: p.delete(k.story(story_id)),
+            lambda p: p.zrem(k.author_stories(author), story_id),
+            lambda p: p.zrem(k.author_open_stories(author), story_id),
+        ]
+    e = change.event
+    keys = [k.story(e.story_id), k.author_stories(e.user_id)]
+    if not e.close_friends_only:
+        keys.append(k.author_open_stories(e.user_id))
+    card = StoryHash(e.user_id, e.occurred_ms, e.media_id, e.close_friends_only)
+    fields = [x for pair in card.mapping().items() for x in pair]
+    args = [expires_at_ms(e.occurred_ms), e.story_id, e.occurred_ms, *fields]
+    return [lambda p: _WRITE_STORY.queue(p, keys, args)]
+
+
+def _insert_params(event: StoryCreated, now_ms: int) -> tuple[object, ...]:
+    ttl_s = max(1, (expires_at_ms(event.occurred_ms) - now_ms) // 1000)
+    return (
+        event.user_id,
+        event.occurred_at,
+        event.story_id,
+        event.media_id,
+        event.close_friends_only,
+        ttl_s,
+        to_micros(event.occurred_at),
     )
-    keys = conn.keys
-    async with conn.redis().pipeline(transaction=True) as pipe:
-        card = StoryHash(event.user_id, created_ms, event.media_id, event.close_friends_only)
-        pipe.hset(keys.story(event.story_id), mapping=card.mapping())
-        pipe.pexpireat(keys.story(event.story_id), expires_ms)
-        lists = [keys.author_stories(event.user_id)]
-        if not event.close_friends_only:
-            lists.append(keys.author_open_stories(event.user_id))
-        for key in lists:
-            pipe.zadd(key, {event.story_id: created_ms})
-            pipe.pexpireat(key, expires_ms, gt=True)
-            pipe.pexpireat(key, expires_ms, nx=True)
-        await pipe.execute()
 
 
-async def push_story(
-    conn: Connections, *, author_id: str, created_ms: int, recipients: Sequence[str]
-) -> int:
-    """The author into each recipient's tray, scored by this story unless newer is there."""
-    keys, expires_ms = conn.keys, expires_at_ms(created_ms)
-    commands: list[Callable[[Any], object]] = []
-    for viewer in recipients:
-        tray = keys.story_tray(viewer)
-        commands.append(lambda p, tray=tray: p.zadd(tray, {author_id: created_ms}, gt=True))
-        commands.append(lambda p, tray=tray: p.pexpireat(tray, expires_ms, gt=True))
-        commands.append(lambda p, tray=tray: p.pexpireat(tray, expires_ms, nx=True))
-    await pipelined(conn.redis(), commands)
-    return len(recipients)
+def _delete_params(removal: StoryRemoval) -> tuple[object, ...]:
+    story = removal.story
+    # Never older than the row it deletes: a removal always wins over its creation.
+    micros = max(removal.event_micros, ms_to_micros(story.created_ms + 1))
+    return (micros, removal.author_id, from_ms(story.created_ms), story.story_id)
+
+
+async def write_stories(
+    conn: Connections, changes: Sequence[StoryWrite | StoryRemoval], now_ms: int
+) -> None:
+    """A batch of stories stored and removed: rows in UNLOGGED batches (each row is
+    its own write, stamped with its event's time, so their order does not matter),
+    then cards and author lists in one pipelined call, in the order given."""
+    if not changes:
+        return
+    db = await conn.db()
+    writes = [c.event for c in changes if isinstance(c, StoryWrite)]
+    removals = [c for c in changes if isinstance(c, StoryRemoval)]
+    await db.execute_unlogged(_INSERT_STORY, [_insert_params(e, now_ms) for e in writes])
+    await db.execute_unlogged(_DELETE_STORY, [_delete_params(r) for r in removals])
+    await pipelined(conn.redis(), [c for change in changes for c in _story_commands(conn, change)])
 
 
 async def read_author_stories(conn: Connections, author_id: str) -> list[LiveStory]:
@@ -139,48 +179,6 @@ async def raise_in_tray(conn: Connections, *, viewer_id: str, author_id: str, sc
         await pipe.execute()
 
 
-async def remove_story(
-    conn: Connections, *, author_id: str, story: LiveStory, event_micros: int
-) -> None:
-    """Take a story out of the store and its card and author list (deleted or expired)."""
-    story_id = story.story_id
-    micros = max(event_micros, ms_to_micros(story.created_ms + 1))
-    await conn.execute(_DELETE_STORY, (micros, author_id, from_ms(story.created_ms), story_id))
-    keys = conn.keys
-    async with conn.redis().pipeline(transaction=True) as pipe:
-        pipe.delete(keys.story(story_id))
-        pipe.zrem(keys.author_stories(author_id), story_id)
-        pipe.zrem(keys.author_open_stories(author_id), story_id)
-        await pipe.execute()
-
-
-async def rescore_trays(
-    conn: Connections, *, author_id: str, scores: Mapping[str, int | None]
-) -> None:
-    """Each viewer's tray entry for the author at its new score, or out (None); only
-    entries that exist are changed."""
-    keys = conn.keys
-    commands: list[Callable[[Any], object]] = []
-    for viewer, score in scores.items():
-        tray = keys.story_tray(viewer)
-        if score is None:
-            commands.append(lambda p, tray=tray: p.zrem(tray, author_id))
-        else:
-            commands.append(lambda p, tray=tray, s=score: p.zadd(tray, {author_id: s}, xx=True))
-    await pipelined(conn.redis(), commands)
-
-
-async def write_seen(conn: Connections, *, viewer_id: str, story_id: str, author_id: str) -> bool:
-    """Move the viewer's seen-up-to mark for the author to this story; False if unknown."""
-    created = await conn.redis().hget(conn.keys.story(story_id), "created_ms")
-    if created is None:
-        return False
-    await _SEEN_MAX(
-        conn.redis(), [conn.keys.stories_seen(viewer_id)], [author_id, created, RECEIPTS_TTL_S]
-    )
-    return True
-
-
 @dataclass(frozen=True)
 class SeenMark:
     """A viewer watched one of the author's stories."""
@@ -191,8 +189,8 @@ class SeenMark:
 
 
 async def write_seen_marks(conn: Connections, marks: Sequence[SeenMark]) -> int:
-    """``write_seen`` for a batch of views: the stories' creation times in one pipelined
-    read, then each (viewer, author) mark moved to the newest story watched in one
+    """Seen-up-to marks for a batch of views: the stories' creation times in one
+    pipelined read, then each (viewer, author) mark moved to the newest story watched in one
     pipeline of the watermark script; stories no longer known are skipped. Returns the
     marks written."""
     if not marks:
@@ -344,6 +342,7 @@ async def rebuild_stories(conn: Connections) -> int:
         ),
     )
     live: dict[str, tuple[str, int]] = {}
+    events: list[StoryCreated] = []
     for row in stories:
         created = row.created_at.replace(tzinfo=UTC)  # type: ignore[attr-defined]
         event = make_event(
@@ -354,30 +353,35 @@ async def rebuild_stories(conn: Connections) -> int:
             close_friends_only=bool(row.close_friends_only),  # type: ignore[attr-defined]
             occurred_at=created,
         )
+        assert isinstance(event, StoryCreated)
         if expires_at_ms(event.occurred_ms) > now_ms:
-            await write_story(conn, event, now_ms)  # type: ignore[arg-type]
-            audience = await read_audience(conn, event.user_id)  # type: ignore[attr-defined]
-            await push_story(
-                conn,
-                author_id=event.user_id,  # type: ignore[attr-defined]
-                created_ms=event.occurred_ms,
-                recipients=story_recipients(
-                    audience,
-                    close_friends_only=event.close_friends_only,  # type: ignore[attr-defined]
-                ),
-            )
-            live[event.story_id] = (event.user_id, event.occurred_ms)  # type: ignore[attr-defined]
+            events.append(event)
+            live[event.story_id] = (event.user_id, event.occurred_ms)
+    # Cards and lists before the audiences are read, as the agent does.
+    await write_stories(conn, [StoryWrite(e) for e in events], now_ms)
+    audiences = await read_audiences(conn, [e.user_id for e in events])
+    pushes = [
+        TrayPush(
+            e.user_id,
+            e.occurred_ms,
+            story_recipients(audiences[e.user_id], close_friends_only=e.close_friends_only),
+        )
+        for e in events
+    ]
+    await write_trays(conn, pushes)
     receipts = await loop.run_in_executor(
         None, lambda: scan("SELECT story_id, viewer_id, viewed_at FROM story_viewers")
     )
     viewers: dict[str, dict[str, int]] = {}
+    marks: list[SeenMark] = []
     for row in receipts:
         story = live.get(row.story_id)  # type: ignore[attr-defined]
         if story is None:
             continue
         viewed_ms = to_ms(row.viewed_at)  # type: ignore[attr-defined]
         viewers.setdefault(row.story_id, {})[row.viewer_id] = viewed_ms  # type: ignore[attr-defined]
-        await write_seen(conn, viewer_id=row.viewer_id, story_id=row.story_id, author_id=story[0])  # type: ignore[attr-defined]
+        marks.append(SeenMark(row.viewer_id, row.story_id, story[0]))  # type: ignore[attr-defined]
+    await write_seen_marks(conn, marks)
     await write_receipts(conn, viewers, {s: len(v) for s, v in viewers.items()})
     close = await loop.run_in_executor(
         None, lambda: scan("SELECT user_id, friend_id FROM close_friends")

@@ -3,7 +3,7 @@
 ``author_stories`` lives on the stories partitions (keyed by author) and lists each
 author's stories not yet expired or deleted; the sweeper reads it. ``story_first_views``
 and ``story_view_counts`` live on the story-views partitions (keyed by story): one
-entry per (story, viewer) makes a view idempotent, and the count is exact. Those two
+entry per (story, viewer) makes a view idempotent, and the count is exact. All three
 are written a batch at a time (``streams.changelog``); a withdrawn receipt's entry is
 kept as None (no first view), so a later view counts again.
 """
@@ -36,6 +36,7 @@ story_view_counts = app.Table(
     help="story_id -> exact number of distinct viewers",
 )
 
+author_stories_log = BatchedChangelog(author_stories, producer_config(settings))
 first_views_log = BatchedChangelog(story_first_views, producer_config(settings))
 view_counts_log = BatchedChangelog(story_view_counts, producer_config(settings))
 

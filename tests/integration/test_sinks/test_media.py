@@ -10,7 +10,7 @@ import pytest
 
 from schemas.events import make_event
 from sinks.connections import Connections
-from sinks.media import rebuild_media, write_media_state
+from sinks.media import rebuild_media, write_media_state, write_media_states
 from tests.factories import unique
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -81,3 +81,36 @@ async def test_latest_event_wins_in_both_stores_and_a_rebuild_restores_the_hash(
         after = await redis.hgetall(conn.keys.media(media_id))
         # Same non-empty fields; a rebuild may add empty ones the live sink left unset.
         assert {k: v for k, v in after.items() if v} == {k: v for k, v in before.items() if v}
+
+
+async def test_one_batch_out_of_order_ends_as_event_by_event(conn: Connections) -> None:
+    batched, single = unique("m"), unique("m")
+    upload = {"object_key": "originals/y", "content_type": "image/jpeg", "size_bytes": 7}
+
+    def events(media_id: str) -> list[Any]:
+        ready = _at(3, "media_ready", media_id, kind="photo", variants=[VARIANT],
+                    placeholder="LK", width=320, height=240)  # fmt: skip
+        upload_event = _at(0, "media_uploaded", media_id, **upload)
+        progress = _at(1, "media_progress", media_id, kind="photo", variants=[])
+        return [ready, upload_event, progress, upload_event, ready]
+
+    assert await write_media_states(conn, events(batched)) == 5
+    await write_media_states(conn, events(batched))  # the batch replayed
+    for event in events(single):
+        await write_media_state(conn, event)
+
+    redis = conn.redis()
+    got, want = [await redis.hgetall(conn.keys.media(m)) for m in (batched, single)]
+    assert got["state"] == "ready" and got["owner_id"] == "owner"
+    assert {k: v for k, v in got.items() if k != "updated_at"} == {
+        k: v for k, v in want.items() if k != "updated_at"
+    }
+    cql = "SELECT kind, state, object_key, width, variants FROM media WHERE media_id = ?"
+    (row,) = await conn.execute(cql, (batched,))
+    (expected,) = await conn.execute(cql, (single,))
+    assert tuple(row) == tuple(expected)
+    assert (row.state, row.object_key, row.width) == ("ready", "originals/y", 320)
+
+
+async def test_batch_of_nothing_to_project_writes_nothing(conn: Connections) -> None:
+    assert await write_media_states(conn, []) == 0

@@ -145,6 +145,7 @@ BATCHED_CHANGELOGS: tuple[BatchedChangelog, ...] = (
     posts_tables.outcomes_log,
     trending_tables.post_tags_log,
     trending_tables.uses_log,
+    stories_tables.author_stories_log,
     stories_tables.first_views_log,
     stories_tables.view_counts_log,
     search_tables.names_log,

@@ -368,3 +368,50 @@ def install_sinks(monkeypatch: pytest.MonkeyPatch) -> FakeSinks:
                 assert fake is not None, f"{value.__module__}.{name} has no fake in FakeSinks"
                 monkeypatch.setattr(agent_module, name, fake)
     return fakes
+
+
+# --- batched story and media sinks: each item also kept as the one-item sink's call ---
+
+
+@_sink
+def write_stories(self: FakeSinks, changes: Any, now: int) -> None:
+    for change in changes:
+        if hasattr(change, "event"):
+            self.calls.append(Call("write_story", (change.event, now), {}))
+        else:
+            kwargs = {
+                "author_id": change.author_id,
+                "story": change.story,
+                "event_micros": change.event_micros,
+            }
+            self.calls.append(Call("remove_story", (), kwargs))
+
+
+@_sink
+def write_trays(self: FakeSinks, changes: Any) -> int:
+    touched = 0
+    for change in changes:
+        if hasattr(change, "recipients"):
+            kwargs = {
+                "author_id": change.author_id,
+                "created_ms": change.created_ms,
+                "recipients": tuple(change.recipients),
+            }
+            self.calls.append(Call("push_story", (), kwargs))
+            touched += len(change.recipients)
+        else:
+            kwargs = {"author_id": change.author_id, "scores": dict(change.scores)}
+            self.calls.append(Call("rescore_trays", (), kwargs))
+            touched += len(change.scores)
+    return touched
+
+
+@_sink
+def write_media_states(self: FakeSinks, events: Any) -> int:
+    self.calls.extend(Call("write_media_state", (event,), {}) for event in events)
+    return len(events)
+
+
+FakeSinks.write_stories = write_stories  # type: ignore[attr-defined]
+FakeSinks.write_trays = write_trays  # type: ignore[attr-defined]
+FakeSinks.write_media_states = write_media_states  # type: ignore[attr-defined]

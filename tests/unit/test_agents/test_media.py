@@ -76,8 +76,8 @@ async def reels(harness: Any, store: FakeStore, reel_pool: FakeReelPool) -> Asyn
 async def test_media_every_event_projected(harness: Any, sinks: Any) -> None:
     events = [uploaded(), event_factory("media_ready"), event_factory("media_failed")]
     async with project_media.test_context() as agent:
-        for event in events:
-            await harness.feed(agent, event, key="m1")
+        puts = [await harness.feed(agent, e, key="m1", handled=False) for e in events]
+        await until(lambda: all(p.message.acked for p in puts), what="the batch's commit")
     assert [args[0] for args in sinks.args("write_media_state")] == events
 
 
@@ -209,3 +209,28 @@ async def test_reel_agent_photo_upload_left_to_photos(
     store.objects["originals/m1"] = JPEG_HEAD
     await reels(uploaded())
     assert reel_pool.jobs == [] and sent.messages == []
+
+
+async def test_media_events_of_one_batch_projected_once_each_in_order(
+    harness: Any, sinks: Any
+) -> None:
+    events = [uploaded("m1"), uploaded("m2"), event_factory("media_progress", media_id="m1")]
+    events.append(event_factory("media_ready", media_id="m1"))
+    async with project_media.test_context() as agent:
+        puts = [await harness.feed(agent, e, key=e.media_id, handled=False) for e in events]  # type: ignore[attr-defined]
+        await until(lambda: all(p.message.acked for p in puts), what="the batch's commit")
+    assert [args[0] for args in sinks.args("write_media_state")] == events
+    assert len(sinks.args("write_media_states")) == 1  # one batch, one sink call
+
+
+async def test_media_batch_acked_only_after_its_write(
+    harness: Any, sinks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streams.retry.UNTIL_DONE_BACKOFF_S", 0.01)
+    sinks.failures["write_media_states"] = ConnectionError("cassandra down")
+    async with project_media.test_context() as agent:
+        put = await harness.feed(agent, uploaded(), key="m1", handled=False)
+        await until(lambda: sinks.args("write_media_states"), what="the first attempt")
+        assert not put.message.acked
+        del sinks.failures["write_media_states"]
+        await until(lambda: put.message.acked, what="the batch's commit")

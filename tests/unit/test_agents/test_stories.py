@@ -1,5 +1,5 @@
 """fan_out_stories, record_story_views and their timers without a broker: trays, removals,
-the expiry sweeper and idempotent view receipts."""
+the expiry sweeper, idempotent view receipts and batched, in-order story effects."""
 
 from __future__ import annotations
 
@@ -64,7 +64,9 @@ async def stories(harness: Any) -> AsyncIterator[Any]:
     async with fan_out_stories.test_context() as agent:
 
         async def put(event: EventBase) -> EventBase:
-            await harness.feed(agent, event, key=event.user_id)  # keyed by author
+            """One story event (keyed by author); returns once its batch is acked."""
+            put = await harness.feed(agent, event, key=event.user_id, handled=False)
+            await until(lambda: put.message.acked, what="the batch's commit")
             return event
 
         yield put
@@ -312,3 +314,61 @@ async def test_recovery_recounts_views_from_first_views(harness: Any) -> None:
     assert view_counts_log.raw["s1"] == 2
     assert [(key, value) for _, key, value in view_counts_log.seal()] == [("s1", 2)]
     assert agent_module._dirty_viewers == {"s1": {"v1": 1, "v2": 2, "v3": None}}
+
+
+async def test_story_batch_effects_in_event_order_audiences_read_once(
+    harness: Any, sinks: Any
+) -> None:
+    sinks.followers["a1"] = ["f1", "f2"]
+    sinks.followers["a2"] = ["f3"]
+    one = story_created("s1", at=ago(minutes=9))
+    two = story_created("s2", at=ago(minutes=8), media="m2")
+    other = event_factory("story_created", user_id="a2", story_id="t1", media_id="m9")
+    gone = story_removed("story_deleted", "s2")
+    async with fan_out_stories.test_context() as agent:
+        puts = [
+            await harness.feed(agent, e, key=e.user_id, handled=False)
+            for e in (one, two, other, gone)
+        ]
+        await until(lambda: all(p.message.acked for p in puts), what="the batch's commit")
+    assert sinks.writes() == [
+        "write_stories", "write_story", "write_story", "write_story", "remove_story",
+        "write_trays", "push_story", "push_story", "push_story", "rescore_trays",
+        "remove_media",
+    ]  # fmt: skip
+    ((authors,),) = sinks.args("read_audiences")  # once for the whole batch
+    assert sorted(set(authors)) == ["a1", "a2"]
+    assert sinks.named("rescore_trays") == [
+        {"author_id": "a1", "scores": {"f1": one.occurred_ms, "f2": one.occurred_ms}}
+    ]
+    # One changelog record per author, its latest value.
+    records = {key: value for _, key, value in harness.changelogs.records("author_stories")}
+    assert [r[0] for r in records["a1"]] == ["s1"] and [r[0] for r in records["a2"]] == ["t1"]
+
+
+async def test_story_acked_only_after_trays_and_changelog(harness: Any, sinks: Any) -> None:
+    harness.changelogs.gate = asyncio.Event()
+    async with fan_out_stories.test_context() as agent:
+        put = await harness.feed(agent, story_created("s1"), key="a1", handled=False)
+        await until(lambda: sinks.named("push_story"), what="the tray pushes")
+        await asyncio.sleep(0.05)
+        assert not put.message.acked  # its table change is not durable yet
+        harness.changelogs.gate.set()
+        await until(lambda: put.message.acked, what="the batch's commit")
+
+
+async def test_story_batch_failed_write_retried_before_ack(
+    harness: Any, sinks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streams.retry.UNTIL_DONE_BACKOFF_S", 0.01)
+    sinks.followers["a1"] = ["f1"]
+    sinks.failures["write_trays"] = ConnectionError("redis down")
+    async with fan_out_stories.test_context() as agent:
+        put = await harness.feed(agent, story_created("s1"), key="a1", handled=False)
+        await until(lambda: sinks.args("write_trays"), what="the first attempt")
+        assert not put.message.acked
+        del sinks.failures["write_trays"]
+        await until(lambda: put.message.acked, what="the batch's commit")
+    # The whole batch's effects again (idempotent), then the changelog.
+    assert len(sinks.args("write_stories")) >= 2
+    assert sinks.named("push_story")[-1]["recipients"] == ("f1",)

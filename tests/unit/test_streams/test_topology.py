@@ -163,7 +163,7 @@ def scenario(agent: str, media: MediaFakes, tmp_path: Path) -> list[Step]:
             batched_step("post_created", "p1", **post),
             batched_step("like", "p1", user_id="u1", post_id="p1"),
         ],
-        "agents.stories.fan_out_stories": [step("story_created", "a1", user_id="a1")],
+        "agents.stories.fan_out_stories": [batched_step("story_created", "a1", user_id="a1")],
         "agents.stories.record_story_views": [batched_step("story_viewed", "s1", user_id="v1")],
         "agents.trending.route_hashtags": [
             batched_step("post_created", "a1", **{**post, "caption": "#sun"})
@@ -171,7 +171,7 @@ def scenario(agent: str, media: MediaFakes, tmp_path: Path) -> list[Step]:
         "agents.trending.count_hashtags": [hashtag_copy()],
         "agents.search.index_users": [batched_step("profile_updated", "u1", user_id="u1")],
         "agents.search.index_hashtags": [hashtag_copy()],
-        "agents.media.project_media": [step("media_uploaded", "m1", **upload)],
+        "agents.media.project_media": [batched_step("media_uploaded", "m1", **upload)],
         "agents.media.process_photos": [step("media_uploaded", "m1", **upload)],
         "agents.media.process_reels": [
             step("media_uploaded", "m1", **upload, content_type="video/webm")

@@ -18,6 +18,9 @@ Against the real services, in a throw-away namespace:
    story-views topic (10 % to 90 %) is the views/s, beside a do-nothing Faust agent
    iterating the same topic (``bench.faust_iteration``) and a raw confluent-kafka
    consumer; then every story's view count in Redis must equal its distinct viewers.
+6. ``--fanout-events`` stories of authors with ``--fanout-followers`` followers each:
+   story_created/s beside the same two references, and every tray checked exactly
+   (``bench.story_fanout``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import httpx
 from bench.engagement import CommitWatch, steady_rate
 from bench.faust_iteration import faust_iteration_rate
 from bench.harness import BenchNamespace, percentile, raw_consume_rate
+from bench.story_fanout import fanout_run
 from domain.stories import live_since_ms
 from schemas.events import make_event
 from schemas.redis_keys import RedisKeys
@@ -188,8 +192,24 @@ async def _raw_reads(
 @click.option(
     "--view-events", default=60_000, show_default=True, help="Story views in the views run."
 )
+@click.option(
+    "--fanout-events",
+    default=30_000,
+    show_default=True,
+    help="story_created events in the fan-out run (0 skips it).",
+)
+@click.option("--fanout-followers", default=10, show_default=True, help="Followers per author.")
+@click.option("--fanout-authors", default=3_000, show_default=True)
 def stories(
-    viewers: int, authors: int, clients: int, seconds: float, seen_share: float, view_events: int
+    viewers: int,
+    authors: int,
+    clients: int,
+    seconds: float,
+    seen_share: float,
+    view_events: int,
+    fanout_events: int,
+    fanout_followers: int,
+    fanout_authors: int,
 ) -> None:
     """Tray read p50/p99 over HTTP vs raw pipelined Redis reads of the same keys."""
     from api.auth import issue_token, load_secret
@@ -273,6 +293,18 @@ def stories(
             while not watch.samples or watch.samples[-1][1] < base + len(views):
                 time.sleep(0.2)
         views_rate = steady_rate(watch.samples, base, len(views)) or 0.0
+        fan = None
+        if fanout_events:
+            click.echo(f"fan-out run: {fanout_events:,} stories x {fanout_followers} followers")
+            fan = fanout_run(
+                ns,
+                producer,
+                events=fanout_events,
+                authors=fanout_authors,
+                followers_each=fanout_followers,
+                pool=max(fanout_followers, fanout_authors * 4),
+                already_in_topic=authors,
+            )
         producer.close()
         want = {story_id: len(users) for story_id, users in distinct.items()}
         deadline = time.monotonic() + 60
@@ -306,6 +338,17 @@ def stories(
         f"plain Faust iteration of the story-views topic {plain_views:,.0f}/s "
         f"(ratio {views_rate / plain_views:.2f}); raw confluent-kafka consume {raw_views:,.0f}/s"
     )
+    if fan is not None:
+        click.echo(
+            f"{f'story_created/s, {fan.followers_each} followers, one worker':<40}"
+            f"{fan.rate:>12,.0f}   plain Faust iteration of the stories topic "
+            f"{fan.plain_faust:,.0f}/s (ratio {fan.rate / fan.plain_faust:.2f}); "
+            f"raw confluent-kafka consume {fan.raw_consume:,.0f}/s"
+        )
+        click.echo(
+            f"{'fan-out trays exact':<40}{'yes' if fan.exact else 'NO':>12}   "
+            f"{fan.trays_checked:,} trays; {fan.tray_writes:,.0f} tray entries/s"
+        )
     click.echo(
         f"{'view counts exact (distinct viewers)':<40}{'yes' if views_exact else 'NO':>12}   "
         f"{len(want)} stories"

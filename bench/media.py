@@ -284,11 +284,39 @@ def _print(figures: dict[str, object]) -> None:
     show_default=True,
     help="Uploads for the one-process-per-core throughput run (0 skips it).",
 )
+@click.option(
+    "--projection-events",
+    default=0,
+    show_default=True,
+    help="Media outcome events through a worker on the real services (0 skips it; "
+    "bench.media_projection).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead.")
-def media(runs: int, warmup: int, throughput_uploads: int, as_json: bool) -> None:
+def media(
+    runs: int, warmup: int, throughput_uploads: int, projection_events: int, as_json: bool
+) -> None:
     """Photo variants per 12 MP upload vs the decode floor and the naive way."""
     figures = run_media_bench(
         runs=runs, warmup=warmup, throughput_uploads=throughput_uploads, show=not as_json
     )
+    if projection_events:
+        from bench.media_projection import run_projection_bench
+
+        p = run_projection_bench(projection_events)
+        figures["projection"] = {
+            "events": p.events,
+            "events_per_s": p.rate,
+            "plain_faust_per_s": p.plain_faust,
+            "raw_consume_per_s": p.raw_consume,
+            "exact": p.exact,
+        }
+        if not as_json:
+            click.echo(
+                f"media outcomes projected/s, one worker: {p.rate:,.0f} ({p.events:,} events, "
+                f"{p.media:,} media); plain Faust iteration of the media topic "
+                f"{p.plain_faust:,.0f}/s (ratio {p.rate / p.plain_faust:.2f}); raw "
+                f"confluent-kafka consume {p.raw_consume:,.0f}/s; final states exact: "
+                f"{'yes' if p.exact else 'NO'}"
+            )
     if as_json:
         click.echo(json.dumps(figures, indent=2))
